@@ -1,0 +1,56 @@
+# Churn: the two set-up commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHURN_HOME ?= .churn
+DEMO := $(CHURN_HOME)/demo
+export CHURN_HOME
+
+.PHONY: run install demo train serve test quality bench lint ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, make demo data, train the champion, serve it on http://127.0.0.1:8000
+run: $(STAMP)
+	test -f $(DEMO)/accounts.parquet || $(BIN)/churn demo-data --out $(DEMO)
+	$(BIN)/churn train --data $(DEMO)
+	$(BIN)/churn serve
+
+demo: $(STAMP)
+	$(BIN)/churn demo-data --out $(DEMO)
+
+train: $(STAMP)
+	$(BIN)/churn train --data $(DEMO)
+
+serve: $(STAMP)
+	$(BIN)/churn serve
+
+## test: the fast suite (under ~10 minutes)
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not quality" -q
+
+## quality: slower quality floors (several seeds, real data sets)
+quality: $(STAMP)
+	$(BIN)/python -m pytest -m quality -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serve.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check features training models service tests bench
+	$(BIN)/ruff format --check features training models service tests bench
+
+ui: $(STAMP)
+	$(BIN)/churn ui
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Raw account tables -> point-in-time snapshots -> model features (pure, vectorized)."""

@@ -1,0 +1,433 @@
+"""Stage 2: snapshot columns -> the model's feature matrix.
+
+One pure function over *columns* (field name -> numpy array): a frame's columns in
+training, length-1 arrays for one HTTP request. No pandas, so a request pays for a few
+numpy operations only, and training and serving cannot drift apart.
+
+Indicators are a catalogue: each is a name that says "what per window", the snapshot
+fields it reads, a function, and how to say its value in words for the API's reasons.
+What is learnt from training data (category levels, which attributes exist, which
+indicators carry any signal) is frozen in a ``FeatureSpec`` and reapplied at scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from features.schema import ATTRIBUTE_PREFIX, MAU_COLUMNS, attribute_column
+from features.timeline import (
+    CONTRACT_TERM_MONTHS,
+    DAYS_PER_MONTH,
+    LIFECYCLE_STAGES,
+    lifecycle_stage_codes,
+)
+
+FEATURE_VERSION = 1
+NPS_CATEGORIES = ("detractor", "passive", "promoter")
+MAX_LEVELS = 50  # categorical levels kept per column; rarer values share "other"
+MIN_LEVEL_ROWS = 10
+IDENTIFIER_SHARE = 0.5  # a text attribute distinct for over half the accounts is an identifier
+OTHER = "__other__"
+
+
+# --- indicator types (each written once) --------------------------------------------------
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is not positive or unknown."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def pct_change(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Relative change new vs old (-0.45 = down 45%), NaN where old is 0 or unknown."""
+    return ratio(new, old) - 1.0
+
+
+def days_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    return later - earlier
+
+
+def nanmean_rows(*arrays: np.ndarray) -> np.ndarray:
+    stacked = np.vstack(arrays)
+    known = ~np.isnan(stacked)
+    count = known.sum(axis=0)
+    total = np.where(known, stacked, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def nanmax_rows(*arrays: np.ndarray) -> np.ndarray:
+    stacked = np.vstack(arrays)
+    known = ~np.isnan(stacked)
+    best = np.where(known, stacked, -np.inf).max(axis=0)
+    return np.where(known.any(axis=0), best, np.nan)
+
+
+# --- the columns view every indicator reads ---------------------------------------------
+
+
+def _to_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+class View:
+    """Columns with missing fields read as NaN, so every indicator works on partial data."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
+        self.columns = columns
+        self.n = len(next(iter(columns.values()))) if columns else 0
+
+    def num(self, name: str) -> np.ndarray:
+        values = self.columns.get(name)
+        if values is None:
+            return np.full(self.n, np.nan)
+        values = np.asarray(values)
+        if values.dtype.kind == "O":  # text where a number was learnt: read it if it is one
+            return np.array([_to_float(v) for v in values], dtype=np.float64)
+        return values.astype(np.float64, copy=False)
+
+    def text(self, name: str) -> np.ndarray:
+        values = self.columns.get(name)
+        if values is None:
+            return np.full(self.n, None, dtype=object)
+        values = np.asarray(values)
+        if values.dtype.kind == "f":  # a number where text was learnt: compare as text
+            return np.array([None if np.isnan(v) else format(v, "g") for v in values], dtype=object)
+        return values.astype(object, copy=False)
+
+
+    def tenure_days(self) -> np.ndarray:
+        from_dates = days_between(self.num("as_of"), self.num("signup_date"))
+        from_months = self.num("tenure_months") * DAYS_PER_MONTH
+        return np.where(np.isnan(from_dates), from_months, from_dates)
+
+
+_CONTRACTS = tuple(CONTRACT_TERM_MONTHS)
+_TERMS = np.array([*CONTRACT_TERM_MONTHS.values(), np.nan], dtype=np.float64)
+
+
+def _contract_term(v: View) -> np.ndarray:
+    codes = encode_levels(v.text("contract_type"), _CONTRACTS)
+    return _TERMS[np.where(np.isnan(codes), len(_CONTRACTS), codes).astype(np.int64)]
+
+
+def _nps_category(v: View) -> np.ndarray:
+    score = v.num("nps_last")
+    return np.where(np.isnan(score), np.nan, np.where(score >= 9, 2.0, np.where(score >= 7, 1.0, 0.0)))
+
+
+def _never_contacted(v: View) -> np.ndarray:
+    last, recent = v.num("last_contact_date"), v.num("contacts_90d")
+    return np.where(~np.isnan(last), 0.0, np.where(np.isnan(recent), np.nan, 1.0))
+
+
+def _mau_windows(v: View) -> list[np.ndarray]:
+    return [v.num(c) for c in MAU_COLUMNS]
+
+
+# --- reasons in words ------------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    return f"{'down' if value < 0 else 'up'} {abs(value) * 100:.0f}%"
+
+
+def _months(days: float) -> str:
+    months = days / DAYS_PER_MONTH
+    return f"{months:.0f} month{'s' if round(months) != 1 else ''}" if months >= 1 else f"{days:.0f} days"
+
+
+def _term_words(value: float) -> str:
+    names = {1: "month-to-month contract", 12: "annual contract", 24: "two-year contract"}
+    return names.get(int(value), f"{value:.0f}-month contract")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One model feature: its name, the snapshot fields it reads, how to compute and say it."""
+
+    name: str
+    inputs: tuple[str, ...]
+    compute: Callable[[View], np.ndarray]
+    say: Callable[[float], str]
+    categorical: tuple[str, ...] = ()  # fixed levels (codes 0..k-1) for built-in categoricals
+
+
+CATALOGUE: tuple[Indicator, ...] = (
+    Indicator("tenure_days", ("signup_date", "tenure_months"), View.tenure_days, lambda x: f"tenure {_months(x)}"),
+    Indicator(
+        "lifecycle_stage",
+        ("signup_date", "tenure_months"),
+        lambda v: lifecycle_stage_codes(v.tenure_days()),
+        lambda x: f"{LIFECYCLE_STAGES[int(x)]}-stage account",
+        categorical=LIFECYCLE_STAGES,
+    ),
+    Indicator("contract_term_months", ("contract_type",), _contract_term, _term_words),
+    Indicator(
+        "days_to_renewal",
+        ("renewal_date",),
+        lambda v: days_between(v.num("renewal_date"), v.num("as_of")),
+        lambda x: f"renewal in {x:.0f} days",
+    ),
+    Indicator("seats", ("seats",), lambda v: v.num("seats"), lambda x: f"{x:.0f} seats"),
+    Indicator("mrr", ("mrr",), lambda v: v.num("mrr"), lambda x: f"MRR {x:,.0f}"),
+    Indicator(
+        "mrr_pct_change_90d",
+        ("mrr", "mrr_90d_ago"),
+        lambda v: pct_change(v.num("mrr"), v.num("mrr_90d_ago")),
+        lambda x: f"MRR {_pct(x)} in 90 days" if x else "MRR unchanged in 90 days",
+    ),
+    Indicator("mau_30d", ("mau",), lambda v: v.num("mau_0"), lambda x: f"{x:.0f} active users in 30 days"),
+    Indicator(
+        "mau_per_seat_30d",
+        ("mau", "seats"),
+        lambda v: ratio(v.num("mau_0"), v.num("seats")),
+        lambda x: f"{x * 100:.0f}% of seats active in 30 days",
+    ),
+    Indicator(
+        "mau_pct_change_vs_prior_60d",
+        ("mau",),
+        lambda v: pct_change(v.num("mau_0"), nanmean_rows(v.num("mau_1"), v.num("mau_2"))),
+        lambda x: f"active users {_pct(x)} vs prior 2 months",
+    ),
+    Indicator(
+        "mau_pct_change_90d_vs_prior_90d",
+        ("mau",),
+        lambda v: pct_change(nanmean_rows(*_mau_windows(v)[:3]), nanmean_rows(*_mau_windows(v)[3:])),
+        lambda x: f"active users {_pct(x)} last 3 months vs the 3 before",
+    ),
+    Indicator(
+        "mau_pct_below_6m_peak",
+        ("mau",),
+        lambda v: 1.0 - ratio(v.num("mau_0"), nanmax_rows(*_mau_windows(v))),
+        lambda x: f"active users {x * 100:.0f}% below their 6-month peak",
+    ),
+    Indicator(
+        "dau_mau_ratio_30d",
+        ("dau_avg_30d", "mau"),
+        lambda v: ratio(v.num("dau_avg_30d"), v.num("mau_0")),
+        lambda x: f"stickiness (DAU/MAU) {x * 100:.0f}%",
+    ),
+    Indicator("nps_last_score", ("nps_last",), lambda v: v.num("nps_last"), lambda x: f"last NPS answer {x:.0f}"),
+    Indicator(
+        "nps_category",
+        ("nps_last",),
+        _nps_category,
+        lambda x: f"NPS {NPS_CATEGORIES[int(x)]}",
+        categorical=NPS_CATEGORIES,
+    ),
+    Indicator(
+        "days_since_last_nps",
+        ("nps_last_date",),
+        lambda v: days_between(v.num("as_of"), v.num("nps_last_date")),
+        lambda x: f"last NPS answer {x:.0f} days ago",
+    ),
+    Indicator("nps_avg_12m", ("nps_avg_12m",), lambda v: v.num("nps_avg_12m"), lambda x: f"NPS average {x:.1f} over 12 months"),
+    Indicator(
+        "nps_answers_12m", ("nps_count_12m",), lambda v: v.num("nps_count_12m"), lambda x: f"{x:.0f} NPS answers in 12 months"
+    ),
+    Indicator(
+        "days_since_last_contact",
+        ("last_contact_date",),
+        lambda v: days_between(v.num("as_of"), v.num("last_contact_date")),
+        lambda x: f"no contact for {x:.0f} days",
+    ),
+    Indicator(
+        "never_contacted",
+        ("last_contact_date", "contacts_90d"),
+        _never_contacted,
+        lambda x: "never contacted" if x >= 0.5 else "contacted before",
+    ),
+    Indicator("contacts_90d", ("contacts_90d",), lambda v: v.num("contacts_90d"), lambda x: f"{x:.0f} contacts in 90 days"),
+    Indicator("tickets_30d", ("tickets_30d",), lambda v: v.num("tickets_30d"), lambda x: f"{x:.0f} tickets in 30 days"),
+    Indicator("tickets_90d", ("tickets_90d",), lambda v: v.num("tickets_90d"), lambda x: f"{x:.0f} tickets in 90 days"),
+    Indicator(
+        "tickets_per_seat_90d",
+        ("tickets_90d", "seats"),
+        lambda v: ratio(v.num("tickets_90d"), v.num("seats")),
+        lambda x: f"{x:.2f} tickets per seat in 90 days",
+    ),
+    Indicator(
+        "ticket_burst_30d",
+        ("tickets_30d", "tickets_90d"),
+        lambda v: v.num("tickets_30d") - v.num("tickets_90d") / 3.0,
+        lambda x: f"{abs(x):.1f} tickets {'above' if x >= 0 else 'below'} the monthly average",
+    ),
+    Indicator("tickets_open", ("tickets_open",), lambda v: v.num("tickets_open"), lambda x: f"{x:.0f} open tickets"),
+    Indicator(
+        "tickets_high_90d", ("tickets_high_90d",), lambda v: v.num("tickets_high_90d"), lambda x: f"{x:.0f} high-priority tickets in 90 days"
+    ),
+    Indicator(
+        "ticket_hours_to_close_avg_90d",
+        ("ticket_hours_to_close_avg_90d",),
+        lambda v: v.num("ticket_hours_to_close_avg_90d"),
+        lambda x: f"tickets took {x:.0f} hours to close on average",
+    ),
+    Indicator(
+        "stakeholders_left_90d",
+        ("stakeholders_left_90d",),
+        lambda v: v.num("stakeholders_left_90d"),
+        lambda x: f"{x:.0f} key contact{'s' if x != 1 else ''} left in 90 days",
+    ),
+)
+INDICATORS = {indicator.name: indicator for indicator in CATALOGUE}
+PLAN_FEATURE = "plan"
+ATTRIBUTE_FEATURE_PREFIX = "attr_"
+
+
+# --- the frozen spec -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What training learnt about the inputs; reapplied unchanged at scoring."""
+
+    indicators: tuple[str, ...]
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # text column -> levels
+    numeric_attributes: tuple[str, ...] = ()
+    dropped: dict[str, str] = field(default_factory=dict)  # name -> why it is not a feature
+    version: int = FEATURE_VERSION
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names in matrix order."""
+        text = [_feature_name(column) for column in self.levels]
+        numeric = [ATTRIBUTE_FEATURE_PREFIX + a for a in self.numeric_attributes]
+        return [*self.indicators, *text, *numeric]
+
+    @property
+    def categorical(self) -> list[str]:
+        fixed = [n for n in self.indicators if INDICATORS[n].categorical]
+        return [*fixed, *(_feature_name(column) for column in self.levels)]
+
+    @property
+    def inputs(self) -> list[str]:
+        """Snapshot fields the model reads (what a request should send)."""
+        fields = {f for n in self.indicators for f in INDICATORS[n].inputs}
+        fields.update(column for column in self.levels)
+        fields.update(attribute_column(a) for a in self.numeric_attributes)
+        return sorted(fields)
+
+    @classmethod
+    def fit(cls, columns: Mapping[str, np.ndarray], account_ids: np.ndarray | None = None) -> FeatureSpec:
+        """Learn levels and drop indicators that carry nothing (all missing or constant)."""
+        view = View(columns)
+        dropped: dict[str, str] = {}
+        indicators = []
+        for indicator in CATALOGUE:
+            values = indicator.compute(view)
+            if _is_constant(values):
+                dropped[indicator.name] = "no variation in training data (missing or constant)"
+            else:
+                indicators.append(indicator.name)
+        levels: dict[str, tuple[str, ...]] = {}
+        numeric: list[str] = []
+        accounts = len(set(account_ids)) if account_ids is not None else view.n
+        text_columns = [PLAN_FEATURE] + [c for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
+        for column in text_columns:
+            values = columns.get(column)
+            if values is None:
+                continue
+            if np.asarray(values).dtype.kind == "f":
+                if _is_constant(values):
+                    dropped[column] = "no variation in training data"
+                else:
+                    numeric.append(column[len(ATTRIBUTE_PREFIX) :])
+                continue
+            found = _levels(np.asarray(values, dtype=object), accounts)
+            if isinstance(found, str):
+                dropped[column] = found
+            else:
+                levels[column] = found
+        return cls(indicators=tuple(indicators), levels=levels, numeric_attributes=tuple(numeric), dropped=dropped)
+
+    def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The float feature matrix, columns in ``names`` order (missing = NaN)."""
+        return feature_matrix(columns, self)
+
+    def say(self, feature: str, value: float, raw: object = None) -> str:
+        """A feature value in plain words, for reasons."""
+        if feature in INDICATORS:
+            indicator = INDICATORS[feature]
+            if np.isnan(value):
+                return f"{feature.replace('_', ' ')} unknown"
+            return indicator.say(value)
+        label = feature[len(ATTRIBUTE_FEATURE_PREFIX) :] if feature.startswith(ATTRIBUTE_FEATURE_PREFIX) else feature
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+            return f"{label} unknown"
+        if isinstance(raw, float):
+            return f"{label} {raw:g}"
+        return f"{label}: {raw}"
+
+    def column_of(self, feature: str) -> str | None:
+        """The snapshot column behind a text or attribute feature (None for indicators)."""
+        for column in self.levels:
+            if _feature_name(column) == feature:
+                return column
+        if feature.startswith(ATTRIBUTE_FEATURE_PREFIX):
+            return attribute_column(feature[len(ATTRIBUTE_FEATURE_PREFIX) :])
+        return None
+
+
+def feature_matrix(columns: Mapping[str, np.ndarray], spec: FeatureSpec) -> np.ndarray:
+    """Snapshot columns -> float matrix (rows x ``spec.names``). The one stage-2 function."""
+    view = View(columns)
+    blocks = [INDICATORS[name].compute(view) for name in spec.indicators]
+    blocks += [encode_levels(view.text(column), levels) for column, levels in spec.levels.items()]
+    blocks += [view.num(attribute_column(a)) for a in spec.numeric_attributes]
+    if not blocks:
+        return np.empty((view.n, 0))
+    return np.column_stack(blocks).astype(np.float64, copy=False)
+
+
+def encode_levels(values: np.ndarray, levels: Sequence[str]) -> np.ndarray:
+    """Text -> level code; unseen values -> the ``other`` code if any, else NaN; None -> NaN."""
+    missing = np.equal(values, None)
+    text = np.where(missing, "", values).astype(str)
+    order = np.argsort(levels)
+    sorted_levels = np.asarray(levels, dtype=str)[order]
+    position = np.clip(np.searchsorted(sorted_levels, text), 0, max(len(levels) - 1, 0))
+    found = (sorted_levels[position] == text) & ~missing if len(levels) else np.zeros(len(text), bool)
+    codes = np.where(found, order[position], np.nan) if len(levels) else np.full(len(text), np.nan)
+    if OTHER in levels:
+        codes = np.where(~found & ~missing, float(list(levels).index(OTHER)), codes)
+    return codes.astype(np.float64)
+
+
+def _feature_name(column: str) -> str:
+    if column.startswith(ATTRIBUTE_PREFIX):
+        return ATTRIBUTE_FEATURE_PREFIX + column[len(ATTRIBUTE_PREFIX) :]
+    return column
+
+
+def _levels(values: np.ndarray, accounts: int) -> tuple[str, ...] | str:
+    """Frequent levels (most common first), or the reason the column is not a feature."""
+    present = values[~np.equal(values, None)].astype(str)
+    if len(present) == 0:
+        return "always missing in training data"
+    names, counts = np.unique(present, return_counts=True)
+    if len(names) == 1:
+        return "one value in training data"
+    if len(names) > IDENTIFIER_SHARE * accounts and len(names) > MAX_LEVELS:
+        return f"{len(names)} distinct values for {accounts} accounts: an identifier, not a feature"
+    order = np.argsort(-counts, kind="stable")
+    keep = [str(names[i]) for i in order[:MAX_LEVELS] if counts[i] >= MIN_LEVEL_ROWS]
+    if not keep:
+        return f"no value seen in {MIN_LEVEL_ROWS}+ rows"
+    if len(keep) < len(names):
+        keep.append(OTHER)
+    return tuple(keep)
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    """Nothing to learn: always missing, or one value and never missing."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    known = values[~missing]
+    return len(known) == 0 or (not missing.any() and bool(np.all(known == known[0])))

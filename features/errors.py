@@ -1,0 +1,29 @@
+"""Typed errors, mapped to exit codes (CLI) and HTTP statuses (service) in one place each."""
+
+from __future__ import annotations
+
+
+class ChurnError(Exception):
+    """Base of every error Churn raises on purpose; the message is meant for the user."""
+
+
+class DataError(ChurnError):
+    """Input data breaks the contract. Names the table, column and first offending rows."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+        rows: list[int] | None = None,
+    ) -> None:
+        self.table = table
+        self.column = column
+        self.rows = rows or []
+        where = ".".join(p for p in (table, column) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ModelError(ChurnError):
+    """A model cannot be trained, loaded or used (wrong format, checksum, too little data)."""

@@ -1,0 +1,1 @@
+"""The model bundle: ChurnModel (features + booster + calibrator + metadata) and its MLflow wrapper."""

@@ -1,0 +1,1 @@
+"""Training: datasets (observation dates, labels, splits), fit, evaluate, track in MLflow."""
