@@ -99,3 +99,213 @@ def snapshot(
 
 def main() -> None:  # pragma: no cover - console script entry
     app()
+
+
+# --- training, evaluation, scoring -------------------------------------------------------------
+
+TrackingOption = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: CHURN_TRACKING_URI or embedded).")
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="Model URI or bundle path (default: models:/<name>@champion).")
+]
+
+
+def load_settings(**overrides: Any):
+    """The settings object, with CLI flags taking precedence over CHURN_* variables."""
+    from features.settings import Settings
+
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+@reports_errors
+def train(
+    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
+    tracking_uri: TrackingOption = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon in days (default 90).")] = None,
+    every: Annotated[str, typer.Option(help="Observation frequency (pandas alias): MS, W-MON, QS.")] = "MS",
+    data_end: Annotated[str | None, typer.Option("--data-end", help="Treat data as ending on this date.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")] = None,
+    params_file: Annotated[Path | None, typer.Option("--params", help="TOML file of hyperparameters.")] = None,
+    promote: Annotated[bool, typer.Option(help="Move the champion alias to this version.")] = False,
+    validation_periods: Annotated[int, typer.Option(min=1)] = 2,
+    calibration_periods: Annotated[int, typer.Option(min=1)] = 3,
+    test_periods: Annotated[int, typer.Option(min=1)] = 3,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+) -> None:
+    """Train a calibrated churn model, track the run in MLflow and register it."""
+    from features.tables import load_tables
+    from training.dataset import SplitPlan
+    from training.fit import load_params
+    from training.pipeline import prepare_events, train_and_record
+    from training.progress import Steps
+
+    if data is None:
+        raise DataError("give --data DIR (event tables)")
+    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    with steps.step(f"loading tables from {data}"):
+        tables = load_tables(data)
+    end = parse_date(data_end) if data_end else None
+    plan = SplitPlan(validation_periods, calibration_periods, test_periods)
+    with steps.step("building point-in-time snapshots and labels"):
+        prepared = prepare_events(tables, settings.horizon_days, every, end, plan, settings.exclude_columns)
+    print_split(prepared.summary)
+    result = train_and_record(prepared, params, settings, promote=promote, steps=steps, run_name=run_name)
+    print_training_result(result, settings)
+
+
+def print_split(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Temporal split")
+    table.add_column("split")
+    for column in summary.columns:
+        table.add_column(str(column), justify="right")
+    for split, row in summary.iterrows():
+        table.add_row(str(split), *(str(v) for v in row.tolist()))
+    Console(stderr=True).print(table)
+
+
+KEY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10", "lift_top20", "capture_top20")
+
+
+def print_training_result(result: Any, settings: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Test window ({result.summary.loc['test', 'rows'] if 'test' in result.summary.index else '?'} rows)")
+    table.add_column("metric")
+    table.add_column("LightGBM", justify="right")
+    table.add_column("logistic baseline", justify="right")
+    for key in KEY_METRICS:
+        name = f"test_{key}"
+        model, baseline = result.trained.metrics.get(name), result.trained.baseline_metrics.get(name)
+        table.add_row(key, _fmt(model), _fmt(baseline))
+    console = Console()
+    console.print(table)
+    registered = result.registered
+    alias = f" -> @{settings.champion_alias}" if registered.promoted else " (champion unchanged; --promote to move it)"
+    console.print(f"model [bold]{settings.model_name}[/bold] version [bold]{registered.version}[/bold]{alias}")
+    console.print(f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command()
+@reports_errors
+def evaluate(
+    data: DataOption,
+    model: ModelOption = None,
+    tracking_uri: TrackingOption = None,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon (default: the model's).")] = None,
+    every: Annotated[str, typer.Option(help="Observation frequency.")] = "MS",
+    last: Annotated[int | None, typer.Option(min=1, help="Only the last N observation dates.")] = None,
+    data_end: Annotated[str | None, typer.Option("--data-end")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
+) -> None:
+    """Evaluate any model on any labelled data with the training metrics."""
+    import orjson
+
+    from features.files import write_atomic
+    from features.schema import frame_to_columns
+    from features.snapshot import active_points, build_snapshots
+    from features.tables import load_tables
+    from features.timeline import observation_dates
+    from models.registry import load_model
+    from training.dataset import label_snapshots
+    from training.evaluate import evaluate as evaluate_metrics
+    from training.evaluate import finite
+    from training.pipeline import lifecycle_stage
+
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    horizon_days = horizon or loaded.model.horizon_days
+    tables = load_tables(data)
+    end = parse_date(data_end) if data_end else tables.data_end()
+    dates = observation_dates(tables.data_start(), end, horizon_days=horizon_days, every=every)
+    if last:
+        dates = dates[-last:]
+    if not dates:
+        raise DataError("no observation date has a complete horizon inside the data")
+    points = active_points(tables, dates)
+    snapshots = build_snapshots(tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", []))
+    label = label_snapshots(tables, points, horizon_days)
+    columns = frame_to_columns(snapshots)
+    probability = loaded.model.predict_proba(columns)
+    metrics = finite(evaluate_metrics(label, probability, lifecycle_stage(columns), prefix="eval"))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{loaded.uri} on {data} ({len(label):,} snapshots, {dates[0]}..{dates[-1]})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("rows", "base_rate", *KEY_METRICS):
+        table.add_row(key, _fmt(metrics.get(f"eval_{key}")))
+    Console().print(table)
+    if out is not None:
+        write_atomic(out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2)))
+
+
+@app.command()
+@reports_errors
+def score(
+    out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .jsonl.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score date (default: the end of the data).")] = None,
+    model: ModelOption = None,
+    tracking_uri: TrackingOption = None,
+    drivers: Annotated[int, typer.Option(min=0, max=10, help="Top drivers per account.")] = 3,
+) -> None:
+    """Score every account active at AS_OF: probability, tier, revenue at risk, drivers."""
+    from features.files import write_frame
+    from features.schema import frame_to_columns
+    from features.snapshot import active_points, build_snapshots
+    from features.tables import load_tables
+    from models.registry import load_model
+    from training.scoring import score_frame
+
+    if data is None:
+        raise DataError("give --data DIR")
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    tables = load_tables(data)
+    day = parse_date(as_of) if as_of else tables.data_end()
+    points = active_points(tables, [day])
+    if len(points) == 0:
+        raise DataError(f"no account is active on {day}")
+    snapshots = build_snapshots(tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", []))
+    scored = score_frame(loaded.model, frame_to_columns(snapshots), drivers)
+    write_frame(scored, out)
+    top = scored.sort_values("churn_probability", ascending=False).head(5)
+    typer.echo(f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}")
+    typer.echo(top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(index=False))
+
+
+@app.command()
+@reports_errors
+def ui(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 5000,
+) -> None:
+    """Open the MLflow UI on the configured store (runs, metrics, plots, registry)."""
+    import os
+    import subprocess
+
+    settings = load_settings()
+    uri = settings.resolved_tracking_uri
+    if not uri.startswith(("sqlite:", "file:", "/", "postgresql", "mysql")):
+        typer.echo(f"the tracking store is a server: open {uri} in a browser")
+        return
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    if settings.artifact_location:
+        command += ["--default-artifact-root", settings.artifact_location]
+    typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))

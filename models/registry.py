@@ -1,0 +1,89 @@
+"""Load a ChurnModel from a path or an MLflow model URI, verifying its SHA-256.
+
+``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through the
+registry; the bundle's checksum, recorded as a version tag at registration, must match
+the downloaded file before it is unpickled.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.errors import ModelError
+from models.bundle import ChurnModel, file_sha256
+from models.pyfunc import BUNDLE_ARTIFACT
+
+SHA_TAG = "bundle_sha256"
+BUNDLE_FILE = "bundle.joblib"
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model and where it came from (what `/v1/model` reports)."""
+
+    model: ChurnModel
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    sha256: str | None = None
+
+
+def load_model(uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> LoadedModel:
+    """A bundle file path, or a ``models:/`` URI resolved in the MLflow registry."""
+    match = MODEL_URI.match(uri)
+    if match is None:
+        path = Path(uri)
+        if not path.exists():
+            raise ModelError(f"{uri} is neither a model bundle file nor a models:/name@alias URI")
+        sha = file_sha256(path)
+        return LoadedModel(ChurnModel.load(path), uri=uri, name=path.stem, sha256=sha)
+    return _load_registered(uri, match, tracking_uri, registry_uri)
+
+
+def resolve_version(
+    name: str, alias: str | None, version: str | None, tracking_uri: str | None, registry_uri: str | None
+):
+    """The registry's ModelVersion behind an alias or a version number."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    try:
+        if alias is not None:
+            return client.get_model_version_by_alias(name, alias)
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        what = f"alias {alias!r}" if alias else f"version {version}"
+        raise ModelError(f"model {name!r} has no {what} in the registry at {tracking_uri}: {exc.message}") from exc
+
+
+def _load_registered(uri: str, match: re.Match[str], tracking_uri: str | None, registry_uri: str | None) -> LoadedModel:
+    import mlflow.artifacts
+
+    name, alias, version = match["name"], match["alias"], match["version"]
+    found = resolve_version(name, alias, version, tracking_uri, registry_uri)
+    expected = (found.tags or {}).get(SHA_TAG)
+    if not expected:
+        raise ModelError(f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn")
+    with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{found.version}",
+            dst_path=scratch,
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+        )
+        bundle = find_bundle(Path(local))
+        model = ChurnModel.load(bundle, sha256=expected)
+    return LoadedModel(model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected)
+
+
+def find_bundle(model_dir: Path) -> Path:
+    candidates = sorted(model_dir.rglob(BUNDLE_FILE))
+    if not candidates:
+        raise ModelError(f"no {BUNDLE_FILE} inside the downloaded model ({model_dir}); artifact '{BUNDLE_ARTIFACT}' missing")
+    return candidates[0]

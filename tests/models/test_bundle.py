@@ -1,0 +1,84 @@
+"""The model bundle: scores, tiers, drivers, and safe save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from features.errors import ModelError
+from models.bundle import ChurnModel, file_sha256
+
+
+def test_score_margin_is_the_sum_of_contributions(model: ChurnModel, make_columns) -> None:
+    columns = make_columns(50, seed=1)
+    explained = model.score(columns, explain=True)
+    plain = model.score(columns, explain=False)
+    np.testing.assert_allclose(explained.margin, plain.margin, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(explained.probability, plain.probability)
+
+
+def test_one_row_scores_like_its_row_in_a_batch(model: ChurnModel, make_columns) -> None:
+    columns = make_columns(20, seed=2)
+    batch = model.predict_proba(columns)
+    one = model.predict_proba({k: v[[7]] for k, v in columns.items()})
+    assert one[0] == pytest.approx(batch[7], abs=1e-12)
+
+
+def test_risk_tiers_follow_multiples_of_the_base_rate(model: ChurnModel) -> None:
+    b = model.base_rate
+    tiers = model.risk_tiers(np.array([b * 0.5, b, b * 2.5, b * 4, 1.0]))
+    assert tiers.tolist() == ["low", "medium", "high", "critical", "critical"]
+
+
+def test_custom_tier_cutoffs_override(model: ChurnModel) -> None:
+    custom = ChurnModel(model.spec, model.booster, model.calibrator, {**model.metadata, "tier_cutoffs": [0.1, 0.2, 0.3]})
+    assert custom.risk_tiers(np.array([0.05, 0.15, 0.25, 0.35])).tolist() == ["low", "medium", "high", "critical"]
+
+
+def test_drivers_raise_risk_and_are_in_words(model: ChurnModel, make_columns) -> None:
+    columns = make_columns(200, seed=3)
+    probability = model.predict_proba(columns)
+    riskiest = int(np.argmax(probability))
+    drivers = model.explain({k: v[[riskiest]] for k, v in columns.items()}, k=3)[0]
+    assert 1 <= len(drivers) <= 3
+    assert all(d.contribution > 0 for d in drivers)
+    assert [d.contribution for d in drivers] == sorted((d.contribution for d in drivers), reverse=True)
+    assert all(isinstance(d.reason, str) and d.reason for d in drivers)
+
+
+def test_missing_inputs_lists_fields_the_model_reads(model: ChurnModel, make_columns) -> None:
+    columns = make_columns(2)
+    columns["seats"] = np.array([np.nan, 3.0])
+    del columns["plan"]
+    missing = model.missing_inputs(columns)
+    assert "seats" in missing[0] and "seats" not in missing[1]
+    assert "plan" in missing[0] and "plan" in missing[1]
+
+
+def test_save_and_load_round_trip(model: ChurnModel, make_columns, tmp_path: Path) -> None:
+    path = model.save(tmp_path / "bundle.joblib")
+    loaded = ChurnModel.load(path, sha256=file_sha256(path))
+    columns = make_columns(30, seed=4)
+    np.testing.assert_array_equal(loaded.predict_proba(columns), model.predict_proba(columns))
+    assert not list(tmp_path.glob(".*.tmp"))  # the temp file was renamed into place
+
+
+def test_load_refuses_another_format_version(model: ChurnModel, tmp_path: Path) -> None:
+    path = tmp_path / "old.joblib"
+    joblib.dump({"format_version": 0, "model": model}, path)
+    with pytest.raises(ModelError, match="format version 0; this Churn reads version 1"):
+        ChurnModel.load(path)
+
+
+def test_load_refuses_a_checksum_mismatch(model: ChurnModel, tmp_path: Path) -> None:
+    path = model.save(tmp_path / "bundle.joblib")
+    with pytest.raises(ModelError, match="refusing to load"):
+        ChurnModel.load(path, sha256="0" * 64)
+
+
+def test_load_of_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        ChurnModel.load(tmp_path / "nope.joblib")

@@ -1,0 +1,244 @@
+"""The training pipeline: prepared splits -> fitted, evaluated, tracked, registered model.
+
+Event tables (``prepare_events``) and single labelled tables (``training.table``) prepare
+the same ``Prepared`` splits; from there one path fits, evaluates, plots and records.
+Everything that can refuse the data (too few rows, one class) runs before MLflow is
+touched, so a refused training leaves no run, no version and no moved alias behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.derive import FeatureSpec, View
+from features.schema import Columns, frame_to_columns
+from features.settings import Settings
+from features.tables import Tables
+from features.timeline import lifecycle_stage_codes
+from models.bundle import ChurnModel
+from models.calibration import Calibrator
+from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
+from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
+from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from training.progress import Steps
+from training.track import Registered, RunRecord, artifacts_dir, record_run
+
+log = logging.getLogger(__name__)
+SHAP_ROWS = 2000
+EXAMPLE_ROWS = 5
+
+
+@dataclass
+class Prepared:
+    """Labelled snapshot frames per split, plus what the run should say about them."""
+
+    frames: dict[str, pd.DataFrame]
+    summary: pd.DataFrame
+    metadata: dict[str, Any]
+    tags: dict[str, str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def columns(self, split: str) -> Columns:
+        return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
+
+    def label(self, split: str) -> np.ndarray:
+        return self.frames[split][LABEL].to_numpy(np.int8)
+
+
+@dataclass
+class Trained:
+    """A fitted and evaluated model, its baseline, and the test-window predictions."""
+
+    model: ChurnModel
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    test_probability: np.ndarray
+    baseline_probability: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    trained: Trained
+    registered: Registered
+    summary: pd.DataFrame
+
+
+def static_columns_warning(tables: Tables) -> str | None:
+    """Without subscriptions, export-time plan/seats/mrr are used for every as_of."""
+    if tables.subscriptions is not None:
+        return None
+    present = [c for c in ("plan", "seats", "mrr") if c in tables.accounts]
+    if not present:
+        return None
+    return (
+        f"no subscriptions table: accounts.{'/'.join(present)} are export-time values used as static "
+        "features for past snapshots (they may leak later downgrades)"
+    )
+
+
+def prepare_events(
+    tables: Tables,
+    horizon_days: int,
+    every: str = "MS",
+    data_end: dt.date | None = None,
+    plan: SplitPlan | None = None,
+    exclude_columns: Sequence[str] = (),
+) -> Prepared:
+    """Observation dates, labels and the temporal split from event tables."""
+    plan = plan or SplitPlan()
+    training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
+    frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
+    summary = training.summary()
+    window = {
+        "data_start": training.data_start.isoformat(),
+        "data_end": training.data_end.isoformat(),
+        "first_as_of": training.dates[0].isoformat(),
+        "last_as_of": training.dates[-1].isoformat(),
+    }
+    tags = {
+        "mode": "events",
+        "split": "temporal",
+        "horizon_days": str(horizon_days),
+        **{f"window.{k}": v for k, v in window.items()},
+        **{f"rows.{split}": str(int(summary.loc[split, "rows"])) for split in summary.index},
+        "tables": ",".join(["accounts", *tables.event_tables()]),
+    }
+    warning = static_columns_warning(tables)
+    if warning:
+        tags["warning.static_current_columns"] = warning
+        log.warning(warning)
+    if tables.unknown_accounts:
+        tags["warning.unknown_accounts"] = str(tables.unknown_accounts)
+    metadata = {
+        "mode": "events",
+        "horizon_days": horizon_days,
+        "window": window,
+        "observation_every": every,
+        "split_plan": plan.__dict__,
+        "exclude_columns": list(exclude_columns),
+        "warnings": [w for w in (warning,) if w],
+    }
+    params = {"horizon_days": horizon_days, "every": every, **{f"split.{k}": v for k, v in plan.__dict__.items()}}
+    return Prepared(frames=frames, summary=summary, metadata=metadata, tags=tags, params=params)
+
+
+def lifecycle_stage(columns: Columns) -> np.ndarray:
+    return lifecycle_stage_codes(View(columns).tenure_days())
+
+
+def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> Trained:
+    """Fit spec, booster, calibrator and baseline; evaluate both on the test split."""
+    with steps.step("deriving features"):
+        columns = {split: prepared.columns(split) for split in SPLITS}
+        labels = {split: prepared.label(split) for split in SPLITS}
+        spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
+        parts = {split: Part(spec.matrix(columns[split]), labels[split]) for split in SPLITS}
+    with steps.step(f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"):
+        model = fit_churn_model(
+            spec, parts["train"], parts["validation"], parts["calibration"], params, dict(prepared.metadata)
+        )
+    with steps.step("training the logistic-regression baseline"):
+        baseline = fit_baseline(spec, parts["train"], params)
+        baseline_calibrator = Calibrator(params.calibration).fit(
+            baseline.decision_function(parts["calibration"].features), labels["calibration"]
+        )
+    with steps.step("evaluating on the test window"):
+        test = parts["test"]
+        stage = lifecycle_stage(columns["test"])
+        probability = model.calibrator.transform(model.booster.predict(test.features, raw_score=True))
+        baseline_probability = baseline_calibrator.transform(baseline.decision_function(test.features))
+        metrics = finite(evaluate(test.label, probability, stage))
+        baseline_metrics = finite(evaluate(test.label, baseline_probability, stage))
+        model.metadata["metrics"] = metrics
+        model.metadata["baseline_metrics"] = baseline_metrics
+    return Trained(model, metrics, baseline_metrics, probability, baseline_probability)
+
+
+def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None:
+    """Plots and tables a data scientist opens in the MLflow UI."""
+    plots = out_dir / "plots"
+    label = prepared.label("test")
+    plot_evaluation(label, {"LightGBM": trained.test_probability, "logistic baseline": trained.baseline_probability}, plots)
+    model = trained.model
+    gain = np.asarray(model.booster.feature_importance(importance_type="gain"), dtype=np.float64)
+    plot_importance(model.spec.names, gain, plots)
+    test_columns = prepared.columns("test")
+    rows = np.random.default_rng(0).permutation(len(label))[:SHAP_ROWS]
+    sample = {name: values[rows] for name, values in test_columns.items()}
+    features = model.spec.matrix(sample)
+    contributions = np.asarray(model.booster.predict(features, pred_contrib=True))[:, :-1]
+    plot_shap_summary(contributions, features, model.spec.names, plots)
+    tables = out_dir / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    prepared.summary.to_csv(tables / "split_summary.csv")
+    keys = sorted(set(trained.metrics) | set(trained.baseline_metrics))
+    pd.DataFrame(
+        {
+            "metric": keys,
+            "lightgbm": [trained.metrics.get(k) for k in keys],
+            "baseline": [trained.baseline_metrics.get(k) for k in keys],
+        }
+    ).to_csv(tables / "metrics.csv", index=False)
+    pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values("gain", ascending=False).to_csv(
+        tables / "feature_importance.csv", index=False
+    )
+
+
+def train_and_record(
+    prepared: Prepared,
+    params: TrainParams,
+    settings: Settings,
+    promote: bool = False,
+    steps: Steps | None = None,
+    run_name: str | None = None,
+) -> TrainResult:
+    """Fit, evaluate, write artifacts, log the run and register the model."""
+    steps = steps or Steps(enabled=False)
+    trained = fit_and_evaluate(prepared, params, steps)
+    with artifacts_dir() as out_dir:
+        with steps.step("plotting"):
+            write_artifacts(prepared, trained, out_dir)
+        with steps.step(f"logging to MLflow at {settings.resolved_tracking_uri}"):
+            model = trained.model
+            features = model.spec
+            record = RunRecord(
+                model=model,
+                params={**prepared.params, **params.as_dict(), "features": len(features.names)},
+                metrics=trained.metrics,
+                baseline_params={"model": "logistic_regression", "C": params.baseline_c, "calibration": params.calibration},
+                baseline_metrics=trained.baseline_metrics,
+                tags={**prepared.tags, "model_type": "lightgbm+calibration"},
+                artifacts_dir=out_dir,
+                input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
+                input_example=prepared.frames["test"].drop(columns=[LABEL, "split"]).head(EXAMPLE_ROWS),
+                run_name=run_name,
+                extra_json={
+                    "feature_spec.json": {
+                        "features": features.names,
+                        "categorical": features.categorical,
+                        "inputs": features.inputs,
+                        "dropped": features.dropped,
+                    },
+                    "model_metadata.json": _jsonable(model.metadata),
+                },
+            )
+            registered = record_run(record, settings, promote=promote)
+    return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,208 @@
+"""MLflow: one run per training, the baseline nested in it, the model registered.
+
+Everything a data scientist compares in the MLflow UI is logged under stable names:
+params (model and data settings), metrics (DESIGN.md section 10 keys), the input
+dataset, tags (data window, horizon, git commit, package version), plots and tables
+as artifacts, and the model as a pyfunc with signature and input example. The version
+gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
+exists or when asked to. Any failure before the alias moves leaves it untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata as package_metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.settings import Settings
+from models.bundle import ChurnModel, file_sha256
+from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
+from models.registry import BUNDLE_FILE, SHA_TAG
+
+log = logging.getLogger(__name__)
+MODEL_ARTIFACT = "model"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class RunRecord:
+    """What one training run hands to MLflow."""
+
+    model: ChurnModel
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    baseline_params: dict[str, Any]
+    baseline_metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts_dir: Path
+    input_frame: pd.DataFrame  # the labelled snapshots (logged as the run's input dataset)
+    input_example: pd.DataFrame  # a few snapshot rows (model input example)
+    run_name: str | None = None
+    extra_json: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registered:
+    run_id: str
+    experiment_id: str
+    version: str
+    promoted: bool
+    model_uri: str
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the configured store; create the experiment if needed."""
+    import mlflow
+
+    if not settings.tracking_uri:
+        settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
+    experiment = mlflow.get_experiment_by_name(settings.experiment)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(settings.experiment, artifact_location=settings.artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def code_version() -> str:
+    try:
+        return package_metadata.version("churn")
+    except package_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def pip_requirements() -> list[str]:
+    names = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "pydantic", "orjson", "pyarrow")
+    pins = []
+    for name in names:
+        with contextlib.suppress(package_metadata.PackageNotFoundError):
+            pins.append(f"{name}=={package_metadata.version(name)}")
+    return pins
+
+
+def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> Registered:
+    """Log the run, register a new model version, and move the alias if it should move."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    experiment_id = configure(settings)
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory(prefix="churn-bundle-") as scratch:
+        bundle_path = record.model.save(Path(scratch) / BUNDLE_FILE)
+        sha = file_sha256(bundle_path)
+        with mlflow.start_run(run_name=record.run_name) as run:
+            run_id = run.info.run_id
+            mlflow.set_tags({**record.tags, "bundle_sha256": sha, "git_commit": git_commit(), "code_version": code_version()})
+            mlflow.log_params(_flat(record.params))
+            mlflow.log_metrics(record.metrics)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+                dataset = mlflow.data.from_pandas(record.input_frame, name="labelled_snapshots", targets="churned")
+            mlflow.log_input(dataset, context="training")
+            mlflow.log_artifacts(str(record.artifacts_dir))
+            for name, payload in record.extra_json.items():
+                mlflow.log_dict(payload, name)
+            with mlflow.start_run(run_name="baseline-logistic-regression", nested=True):
+                mlflow.set_tag("role", "baseline")
+                mlflow.log_params(_flat(record.baseline_params))
+                mlflow.log_metrics(record.baseline_metrics)
+            output = _example_output(record)
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=ChurnPyfunc(),
+                artifacts={BUNDLE_ARTIFACT: str(bundle_path)},
+                signature=optional_inputs(infer_signature(record.input_example, output)),
+                input_example=record.input_example,
+                code_paths=[str(PACKAGE_ROOT / "features"), str(PACKAGE_ROOT / "models")],
+                pip_requirements=pip_requirements(),
+            )
+            version = _register(client, settings.model_name, info.model_uri, run_id, sha)
+        promoted = _maybe_promote(client, settings, version, promote)
+    return Registered(run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}")
+
+
+def optional_inputs(signature: Any) -> Any:
+    """Every snapshot field but account_id may be missing (a CRM rarely has everything)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec(c.type, c.name, required=c.name == "account_id") for c in signature.inputs.inputs]
+    return ModelSignature(inputs=Schema(columns), outputs=signature.outputs)
+
+
+def _example_output(record: RunRecord) -> pd.DataFrame:
+    from features.schema import frame_to_columns
+
+    probability = record.model.predict_proba(frame_to_columns(record.input_example))
+    return pd.DataFrame(
+        {
+            "account_id": record.input_example["account_id"].astype(str).to_numpy(),
+            "churn_probability": probability,
+            "risk_tier": record.model.risk_tiers(probability),
+        }
+    )
+
+
+def _register(client: Any, name: str, model_uri: str, run_id: str, sha: str) -> str:
+    """A new version carrying its bundle's checksum (verified before every load)."""
+    import mlflow
+
+    return str(mlflow.register_model(model_uri, name, tags={SHA_TAG: sha, "run_id": run_id}).version)
+
+
+def _maybe_promote(client: Any, settings: Settings, version: str, promote: bool) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+        has_champion = True
+    except MlflowException:
+        has_champion = False
+    if has_champion and not promote:
+        return False
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, version)
+    return True
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> dotted keys; MLflow params are flat strings."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(list(value))[:500]
+        else:
+            out[name] = value
+    return out
+
+
+@contextlib.contextmanager
+def artifacts_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="churn-artifacts-") as scratch:
+        yield Path(scratch)
