@@ -191,6 +191,24 @@ CATALOGUE: tuple[Indicator, ...] = (
         lambda x: f"{x * 100:.0f}% of seats active in 30 days",
     ),
     Indicator(
+        "mau_per_seat_90d",
+        ("mau", "seats"),
+        lambda v: ratio(nanmean_rows(*_mau_windows(v)[:3]), v.num("seats")),
+        lambda x: f"{x * 100:.0f}% of seats active per month over 3 months",
+    ),
+    Indicator(
+        "mau_per_seat_180d",
+        ("mau", "seats"),
+        lambda v: ratio(nanmean_rows(*_mau_windows(v)), v.num("seats")),
+        lambda x: f"{x * 100:.0f}% of seats active per month over 6 months",
+    ),
+    Indicator(
+        "dau_per_seat_30d",
+        ("dau_avg_30d", "seats"),
+        lambda v: ratio(v.num("dau_avg_30d"), v.num("seats")),
+        lambda x: f"{x * 100:.1f}% of seats active on an average day",
+    ),
+    Indicator(
         "mau_pct_change_vs_prior_60d",
         ("mau",),
         lambda v: pct_change(v.num("mau_0"), nanmean_rows(v.num("mau_1"), v.num("mau_2"))),
@@ -387,17 +405,36 @@ def feature_matrix(columns: Mapping[str, np.ndarray], spec: FeatureSpec) -> np.n
 
 
 def encode_levels(values: np.ndarray, levels: Sequence[str]) -> np.ndarray:
-    """Text -> level code; unseen values -> the ``other`` code if any, else NaN; None -> NaN."""
+    """Text -> level code; unseen values -> the ``other`` code if any, else NaN; None -> NaN.
+
+    Matching is exact first and then ignores case and surrounding spaces, so "Yes ",
+    "yes" and "YES" from a request all find the level "Yes" learnt in training.
+    """
     missing = np.equal(values, None)
+    codes = np.full(len(values), np.nan)
+    if len(levels) == 0:
+        return codes
     text = np.where(missing, "", values).astype(str)
-    order = np.argsort(levels)
-    sorted_levels = np.asarray(levels, dtype=str)[order]
-    position = np.clip(np.searchsorted(sorted_levels, text), 0, max(len(levels) - 1, 0))
-    found = (sorted_levels[position] == text) & ~missing if len(levels) else np.zeros(len(text), bool)
-    codes = np.where(found, order[position], np.nan) if len(levels) else np.full(len(text), np.nan)
+    level_text = np.asarray(levels, dtype=str)
+    codes, found = _match(text, level_text)
+    retry = ~found & ~missing
+    if retry.any():
+        codes[retry], found[retry] = _match(_fold(text[retry]), _fold(level_text))
     if OTHER in levels:
         codes = np.where(~found & ~missing, float(list(levels).index(OTHER)), codes)
-    return codes.astype(np.float64)
+    return np.where(found | ~np.isnan(codes), codes, np.nan).astype(np.float64)
+
+
+def _match(text: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(levels, kind="stable")
+    ordered = levels[order]
+    position = np.clip(np.searchsorted(ordered, text), 0, len(levels) - 1)
+    found = ordered[position] == text
+    return np.where(found, order[position], np.nan).astype(np.float64), found
+
+
+def _fold(text: np.ndarray) -> np.ndarray:
+    return np.char.lower(np.char.strip(text))
 
 
 def _feature_name(column: str) -> str:

@@ -35,6 +35,7 @@ class LoadedModel:
 
 def load_model(uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> LoadedModel:
     """A bundle file path, or a ``models:/`` URI resolved in the MLflow registry."""
+    registry_uri = registry_uri or tracking_uri
     match = MODEL_URI.match(uri)
     if match is None:
         path = Path(uri)
@@ -70,13 +71,19 @@ def _load_registered(uri: str, match: re.Match[str], tracking_uri: str | None, r
     expected = (found.tags or {}).get(SHA_TAG)
     if not expected:
         raise ModelError(f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn")
+    from mlflow import MlflowClient
+
+    # The version's own artifact location, not "models:/..." (MLflow resolves those against
+    # the process-global registry, not the one asked for). Only the bundle is fetched.
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    source = client.get_model_version_download_uri(name, found.version).rstrip("/")
     with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{found.version}",
-            dst_path=scratch,
-            tracking_uri=tracking_uri,
-            registry_uri=registry_uri,
-        )
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{source}/artifacts", dst_path=scratch, tracking_uri=tracking_uri
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot download {name} version {found.version} from {source}: {exc}") from exc
         bundle = find_bundle(Path(local))
         model = ChurnModel.load(bundle, sha256=expected)
     return LoadedModel(model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected)

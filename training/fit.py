@@ -38,17 +38,22 @@ class TrainParams:
     """Model settings; every field is logged as an MLflow param."""
 
     learning_rate: float = 0.03
-    num_leaves: int = 15
+    num_leaves: int = 4
     max_depth: int = -1
-    min_data_in_leaf: int = 100
+    min_data_in_leaf: int = 300
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
     cat_smooth: float = 10.0
     min_data_per_group: int = 50
+    linear_tree: bool = False
+    linear_lambda: float = 0.0
+    extra_trees: bool = False
+    path_smooth: float = 0.0
     num_boost_round: int = 3000
     early_stopping_rounds: int = 100
+    refit: bool = True  # after early stopping, refit on train + validation (the most recent rows)
     calibration: str = "platt"
     baseline_c: float = 1.0
     seed: int = 0
@@ -68,6 +73,10 @@ class TrainParams:
             "lambda_l2": self.lambda_l2,
             "cat_smooth": self.cat_smooth,
             "min_data_per_group": self.min_data_per_group,
+            "linear_tree": self.linear_tree,
+            "linear_lambda": self.linear_lambda,
+            "extra_trees": self.extra_trees,
+            "path_smooth": self.path_smooth,
             "seed": self.seed,
             "num_threads": self.num_threads,
             "deterministic": True,
@@ -105,10 +114,21 @@ def coerce_params(values: Mapping[str, Any]) -> TrainParams:
     for key, raw in values.items():
         kind = type(getattr(TrainParams(), key))
         try:
-            typed[key] = kind(raw)
+            typed[key] = _as_bool(raw) if kind is bool else kind(raw)
         except (TypeError, ValueError):
             raise ModelError(f"parameter {key}={raw!r} is not a {kind.__name__}") from None
     return TrainParams(**typed)
+
+
+def _as_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 @dataclass(frozen=True)
@@ -135,10 +155,21 @@ def fit_booster(spec: FeatureSpec, train: Part, validation: Part, params: TrainP
         valid_names=["validation"],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
-    log.info("LightGBM stopped at %d trees", booster.best_iteration)
-    if booster.best_iteration > 0:
-        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-    return booster
+    trees = booster.best_iteration or params.num_boost_round
+    log.info("LightGBM stopped early at %d trees", trees)
+    if not params.refit:
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=trees))
+    # The validation rows are the most recent labelled ones: once they have chosen the
+    # number of trees, the final model learns from them too (trees scaled with the rows).
+    rows = len(train.label) + len(validation.label)
+    refit_trees = min(params.num_boost_round, int(round(trees * rows / len(train.label))))
+    both = lgb.Dataset(
+        np.vstack([train.features, validation.features]),
+        np.concatenate([train.label, validation.label]),
+        feature_name=names,
+        categorical_feature=categorical,
+    )
+    return lgb.train(params.lightgbm(), both, num_boost_round=refit_trees)
 
 
 def fit_churn_model(

@@ -45,6 +45,7 @@ class Prepared:
     metadata: dict[str, Any]
     tags: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
 
     def columns(self, split: str) -> Columns:
         return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
@@ -134,32 +135,89 @@ def lifecycle_stage(columns: Columns) -> np.ndarray:
     return lifecycle_stage_codes(View(columns).tenure_days())
 
 
+@dataclass
+class Fitted:
+    """A model and its calibrated baseline, fitted on one train/validation/calibration split."""
+
+    model: ChurnModel
+    baseline: Any
+    baseline_calibrator: Calibrator
+
+    def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(model, baseline) calibrated probabilities for a feature matrix."""
+        model = self.model.calibrator.transform(self.model.booster.predict(features, raw_score=True))
+        baseline = self.baseline_calibrator.transform(self.baseline.decision_function(features))
+        return model, baseline
+
+
+def fit_splits(
+    columns: dict[str, Columns],
+    labels: dict[str, np.ndarray],
+    params: TrainParams,
+    metadata: dict[str, Any],
+    steps: Steps,
+) -> Fitted:
+    """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
+    spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
+    parts = {split: Part(spec.matrix(columns[split]), labels[split]) for split in ("train", "validation", "calibration")}
+    with steps.step(f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"):
+        model = fit_churn_model(spec, parts["train"], parts["validation"], parts["calibration"], params, metadata)
+    with steps.step("training the logistic-regression baseline"):
+        baseline = fit_baseline(spec, parts["train"], params)
+        margin = baseline.decision_function(parts["calibration"].features)
+        baseline_calibrator = Calibrator(params.calibration).fit(margin, labels["calibration"])
+    return Fitted(model, baseline, baseline_calibrator)
+
+
 def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> Trained:
     """Fit spec, booster, calibrator and baseline; evaluate both on the test split."""
     with steps.step("deriving features"):
         columns = {split: prepared.columns(split) for split in SPLITS}
         labels = {split: prepared.label(split) for split in SPLITS}
-        spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
-        parts = {split: Part(spec.matrix(columns[split]), labels[split]) for split in SPLITS}
-    with steps.step(f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"):
-        model = fit_churn_model(
-            spec, parts["train"], parts["validation"], parts["calibration"], params, dict(prepared.metadata)
-        )
-    with steps.step("training the logistic-regression baseline"):
-        baseline = fit_baseline(spec, parts["train"], params)
-        baseline_calibrator = Calibrator(params.calibration).fit(
-            baseline.decision_function(parts["calibration"].features), labels["calibration"]
-        )
+    fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
     with steps.step("evaluating on the test window"):
-        test = parts["test"]
         stage = lifecycle_stage(columns["test"])
-        probability = model.calibrator.transform(model.booster.predict(test.features, raw_score=True))
-        baseline_probability = baseline_calibrator.transform(baseline.decision_function(test.features))
-        metrics = finite(evaluate(test.label, probability, stage))
-        baseline_metrics = finite(evaluate(test.label, baseline_probability, stage))
-        model.metadata["metrics"] = metrics
-        model.metadata["baseline_metrics"] = baseline_metrics
-    return Trained(model, metrics, baseline_metrics, probability, baseline_probability)
+        probability, baseline_probability = fitted.probabilities(fitted.model.matrix(columns["test"]))
+        metrics = finite(evaluate(labels["test"], probability, stage))
+        baseline_metrics = finite(evaluate(labels["test"], baseline_probability, stage))
+    if prepared.cv_folds:
+        with steps.step(f"{prepared.cv_folds}-fold cross-validation"):
+            cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
+        metrics.update(cv)
+        baseline_metrics.update(cv_baseline)
+    fitted.model.metadata["metrics"] = metrics
+    fitted.model.metadata["baseline_metrics"] = baseline_metrics
+    return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
+
+
+def cross_validate(prepared: Prepared, params: TrainParams, folds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Out-of-fold calibrated predictions for every row; metrics keyed ``cv_*``.
+
+    Each fold refits everything on the other folds (its own inner validation and
+    calibration rows), so no row is scored by a model that saw it.
+    """
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    frame = pd.concat(prepared.frames.values(), ignore_index=True)
+    label = frame[LABEL].to_numpy(np.int8)
+    columns = frame_to_columns(frame.drop(columns=[LABEL, "split"]))
+    model_oof, baseline_oof = np.zeros(len(label)), np.zeros(len(label))
+    quiet = Steps(enabled=False)
+    for fold_train, fold_test in StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(label, label):
+        fit_rows, held = train_test_split(fold_train, test_size=0.2, stratify=label[fold_train], random_state=params.seed)
+        valid_rows, calib_rows = train_test_split(held, test_size=0.5, stratify=label[held], random_state=params.seed)
+        rows = {"train": fit_rows, "validation": valid_rows, "calibration": calib_rows}
+        fitted = fit_splits(
+            {k: _take(columns, r) for k, r in rows.items()}, {k: label[r] for k, r in rows.items()}, params, {}, quiet
+        )
+        features = fitted.model.matrix(_take(columns, fold_test))
+        model_oof[fold_test], baseline_oof[fold_test] = fitted.probabilities(features)
+    stage = lifecycle_stage(columns)
+    return finite(evaluate(label, model_oof, stage, prefix="cv")), finite(evaluate(label, baseline_oof, stage, prefix="cv"))
+
+
+def _take(columns: Columns, rows: np.ndarray) -> Columns:
+    return {name: values[rows] for name, values in columns.items()}
 
 
 def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None:

@@ -108,3 +108,8 @@ def test_reasons_are_plain_words() -> None:
     assert spec.say("contract_term_months", 1) == "month-to-month contract"
     assert spec.say("tenure_days", 61) == "tenure 2 months"
     assert spec.say("days_since_last_contact", 140) == "no contact for 140 days"
+
+
+def test_level_matching_ignores_case_and_spaces() -> None:
+    codes = encode_levels(np.array(["yes", " No ", "Yes", "maybe"], dtype=object), ("Yes", "No"))
+    assert codes[:3].tolist() == [0, 1, 0] and np.isnan(codes[3])

@@ -34,3 +34,10 @@ def test_badly_typed_parameter_is_refused() -> None:
 def test_pair_without_equals_is_refused() -> None:
     with pytest.raises(ModelError, match="is not key=value"):
         load_params(None, ["num_leaves"])
+
+
+def test_boolean_parameters_read_words() -> None:
+    assert load_params(None, ["refit=false"]).refit is False
+    assert load_params(None, ["refit=yes"]).refit is True
+    with pytest.raises(ModelError, match="refit='maybe' is not a bool"):
+        load_params(None, ["refit=maybe"])
