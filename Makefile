@@ -32,13 +32,21 @@ train: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/churn serve
 
+# pytest exits 5 when it collected no tests: that is a failure, never a pass.
+PYTEST = $(BIN)/python -m pytest -q
+define run_pytest
+	$(PYTEST) $(1); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$status
+endef
+
 ## test: the fast suite (under ~10 minutes)
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not quality" -q
+	@$(call run_pytest,-m "not quality")
 
 ## quality: slower quality floors (several seeds, real data sets)
 quality: $(STAMP)
-	$(BIN)/python -m pytest -m quality -q
+	@$(call run_pytest,-m quality)
 
 bench: $(STAMP)
 	$(BIN)/python bench/features.py

@@ -18,13 +18,13 @@ from typing import Any
 import joblib
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 
 from features.derive import FeatureSpec
 from features.errors import ModelError
 from features.files import write_atomic
 from features.schema import Columns, frame_to_columns
 from models.calibration import Calibrator
+from models.linear import LinearBase
 from models.profile import FeatureProfile
 
 FORMAT_VERSION = 1
@@ -48,18 +48,28 @@ class Scores:
 
     probability: np.ndarray
     margin: np.ndarray
-    contributions: np.ndarray | None  # rows x features, log-odds of the raw booster
+    contributions: np.ndarray | None  # rows x features, log-odds (trees + linear base)
+    features: np.ndarray | None = None  # the matrix that was scored (drivers reuse it)
+
+
+Data = Any  # a snapshot DataFrame or a columns mapping (pandas is never imported here)
 
 
 @dataclass
 class ChurnModel:
-    """Feature spec + booster + calibrator + metadata; saved and loaded as one file."""
+    """Feature spec + booster (+ linear base) + calibrator + metadata; one file.
+
+    The margin is the booster's raw score, plus the linear base's log-odds when the
+    trees were boosted from it (``linear`` set); contributions add up the same way.
+    """
 
     spec: FeatureSpec
     booster: lgb.Booster
     calibrator: Calibrator
     metadata: dict[str, Any] = field(default_factory=dict)
     profile: FeatureProfile | None = None
+    linear: LinearBase | None = None
+    threads: int = 0  # LightGBM threads per predict call; 0 = LightGBM's default
     format_version: int = FORMAT_VERSION
 
     # --- scoring -------------------------------------------------------------------
@@ -80,25 +90,35 @@ class ChurnModel:
             return tuple(float(c) for c in custom)
         return tuple(min(self.base_rate * m, 1.0) for m in TIER_MULTIPLES)
 
-    def columns(self, data: pd.DataFrame | Mapping[str, np.ndarray]) -> Columns:
-        return frame_to_columns(data) if isinstance(data, pd.DataFrame) else dict(data)
+    def columns(self, data: Data) -> Columns:
+        return dict(data) if isinstance(data, Mapping) else frame_to_columns(data)
 
-    def matrix(self, data: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+    def matrix(self, data: Data) -> np.ndarray:
         return self.spec.matrix(self.columns(data))
 
-    def score(self, data: pd.DataFrame | Mapping[str, np.ndarray], explain: bool = True) -> Scores:
+    def score(self, data: Data, explain: bool = True) -> Scores:
         """Calibrated probabilities, and contributions when ``explain`` (one booster call)."""
         features = self.matrix(data)
+        threads = {"num_threads": self.threads} if self.threads else {}
         if explain:
-            contributions = np.asarray(self.booster.predict(features, pred_contrib=True))
+            contributions = np.asarray(self.booster.predict(features, pred_contrib=True, **threads))
             margin = contributions.sum(axis=1)
             contributions = contributions[:, :-1]  # the last column is the expected value
+            if self.linear is not None:
+                margin = margin + self.linear.margin(features)
+                contributions = contributions + self.linear.contributions(features)
         else:
-            margin = np.asarray(self.booster.predict(features, raw_score=True))
+            margin = self.margin(features)
             contributions = None
-        return Scores(self.calibrator.transform(margin), margin, contributions)
+        return Scores(self.calibrator.transform(margin), margin, contributions, features)
 
-    def predict_proba(self, data: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+    def margin(self, features: np.ndarray) -> np.ndarray:
+        """Raw log-odds of a feature matrix: trees, plus the linear base if any."""
+        threads = {"num_threads": self.threads} if self.threads else {}
+        margin = np.asarray(self.booster.predict(features, raw_score=True, **threads))
+        return margin if self.linear is None else margin + self.linear.margin(features)
+
+    def predict_proba(self, data: Data) -> np.ndarray:
         """P(churn within the horizon) for each snapshot."""
         return self.score(data, explain=False).probability
 
@@ -121,7 +141,7 @@ class ChurnModel:
         if k <= 0:
             return [[] for _ in range(effect.shape[0])]
         top = np.argsort(-effect, axis=1)[:, :k]
-        features = self.spec.matrix(columns)
+        features = scores.features if scores.features is not None else self.spec.matrix(columns)
         out: list[list[Driver]] = []
         for i in range(effect.shape[0]):
             row = []
@@ -134,7 +154,7 @@ class ChurnModel:
             out.append(row)
         return out
 
-    def explain(self, data: pd.DataFrame | Mapping[str, np.ndarray], k: int = 3) -> list[list[Driver]]:
+    def explain(self, data: Data, k: int = 3) -> list[list[Driver]]:
         """Per-account top drivers in plain words (e.g. "active users down 45% vs prior 2 months")."""
         columns = self.columns(data)
         return self.drivers(columns, self.score(columns, explain=True), k)
@@ -165,9 +185,12 @@ class ChurnModel:
         return result
 
     def set_threads(self, threads: int) -> None:
-        """LightGBM threads for prediction (1 per worker process when serving)."""
-        self.booster.params["num_threads"] = threads
-        self.booster.reset_parameter({"num_threads": threads})
+        """LightGBM threads for prediction (1 per worker process when serving).
+
+        Passed to every ``predict`` call: ``Booster.predict`` ignores ``booster.params``,
+        and ``reset_parameter`` on a booster loaded from a file crashes the process.
+        """
+        self.threads = threads
 
     # --- files -----------------------------------------------------------------------
 

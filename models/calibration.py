@@ -8,8 +8,6 @@ numpy so the scoring hot path stays lean.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from features.errors import ModelError
 
@@ -32,6 +30,9 @@ class Calibrator:
         self.method = method
 
     def fit(self, margin: np.ndarray, label: np.ndarray) -> Calibrator:
+        from sklearn.isotonic import IsotonicRegression  # fitting only: scoring stays numpy
+        from sklearn.linear_model import LogisticRegression
+
         if self.method not in METHODS:
             raise ModelError(f"calibration method {self.method!r} is not one of {METHODS}")
         label = np.asarray(label)

@@ -134,25 +134,50 @@ def train(
     calibration_periods: Annotated[int, typer.Option(min=1)] = 3,
     test_periods: Annotated[int, typer.Option(min=1)] = 3,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Table mode: the churn flag column.")] = None,
+    positive: Annotated[str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Table mode: the customer id column.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")] = None,
+    map_pair: Annotated[list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")] = None,
+    table_as_of: Annotated[str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")] = None,
 ) -> None:
-    """Train a calibrated churn model, track the run in MLflow and register it."""
-    from features.tables import load_tables
-    from training.dataset import SplitPlan
+    """Train a calibrated churn model, track the run in MLflow and register it.
+
+    Event tables: --data DIR. A single labelled export: --table FILE --label COLUMN.
+    """
     from training.fit import load_params
-    from training.pipeline import prepare_events, train_and_record
+    from training.pipeline import train_and_record
     from training.progress import Steps
 
-    if data is None:
-        raise DataError("give --data DIR (event tables)")
+    if (data is None) == (table is None):
+        raise DataError("give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)")
     settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
     params = load_params(params_file, param or [])
     steps = Steps()
-    with steps.step(f"loading tables from {data}"):
-        tables = load_tables(data)
-    end = parse_date(data_end) if data_end else None
-    plan = SplitPlan(validation_periods, calibration_periods, test_periods)
-    with steps.step("building point-in-time snapshots and labels"):
-        prepared = prepare_events(tables, settings.horizon_days, every, end, plan, settings.exclude_columns)
+    if table is not None:
+        from training.table import TableMapping, clean_table, prepare_table, read_export, read_mapping
+
+        fields, kinds = read_mapping(mapping, map_pair or [])
+        table_mapping = TableMapping(fields, kinds, id_column, label, positive)
+        with steps.step(f"reading and cleaning {table}"):
+            raw = read_export(table)
+            day = parse_date(table_as_of) if table_as_of else dt.date.today()
+            clean = clean_table(raw, table_mapping, day, exclude_columns=settings.exclude_columns)
+            prepared = prepare_table(clean, source=str(table), seed=params.seed)
+        for line in clean.report:
+            typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
+    else:
+        from features.tables import load_tables
+        from training.dataset import SplitPlan
+        from training.pipeline import prepare_events
+
+        with steps.step(f"loading tables from {data}"):
+            tables = load_tables(data)
+        end = parse_date(data_end) if data_end else None
+        plan = SplitPlan(validation_periods, calibration_periods, test_periods)
+        with steps.step("building point-in-time snapshots and labels"):
+            prepared = prepare_events(tables, settings.horizon_days, every, end, plan, settings.exclude_columns)
     print_split(prepared.summary)
     result = train_and_record(prepared, params, settings, promote=promote, steps=steps, run_name=run_name)
     print_training_result(result, settings)
@@ -162,7 +187,7 @@ def print_split(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Temporal split")
+    table = Table(title="Split")
     table.add_column("split")
     for column in summary.columns:
         table.add_column(str(column), justify="right")
@@ -182,10 +207,12 @@ def print_training_result(result: Any, settings: Any) -> None:
     table.add_column("metric")
     table.add_column("LightGBM", justify="right")
     table.add_column("logistic baseline", justify="right")
-    for key in KEY_METRICS:
-        name = f"test_{key}"
-        model, baseline = result.trained.metrics.get(name), result.trained.baseline_metrics.get(name)
-        table.add_row(key, _fmt(model), _fmt(baseline))
+    for prefix in ("test", "cv"):
+        for key in KEY_METRICS:
+            name = f"{prefix}_{key}"
+            model, baseline = result.trained.metrics.get(name), result.trained.baseline_metrics.get(name)
+            if model is not None or baseline is not None:
+                table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
     registered = result.registered
@@ -309,3 +336,91 @@ def ui(
         command += ["--default-artifact-root", settings.artifact_location]
     typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default CHURN_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default CHURN_PORT or 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default one per core).")] = None,
+    model: ModelOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Serve the scoring API: uvicorn, one worker per core, one LightGBM thread each.
+
+    Every worker loads the model (CHURN_MODEL_URI, default the champion), answers /ready
+    with 503 until it has one, and polls the champion alias every CHURN_MODEL_POLL_SECONDS.
+    API keys come only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from service.logs import log_config
+
+    try:
+        settings = load_settings(host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri)
+    except ValidationError as exc:
+        raise ChurnError(f"invalid settings: {exc}") from None
+    metrics_dir = tempfile.mkdtemp(prefix="churn-metrics-")
+    # The one place that sets environment for child processes: workers read their settings
+    # from CHURN_* (flags included), run one OpenMP thread each (LightGBM's threads spin
+    # between predictions and starve the other worker), and share Prometheus files.
+    child_env = {
+        "OMP_NUM_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        "CHURN_MODEL_URI": settings.resolved_model_uri,
+        "CHURN_TRACKING_URI": settings.resolved_tracking_uri,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no progress bars in the JSON log
+        # Workers share one listening socket; without this, the first worker woken accepts a
+        # whole burst of new connections (16 keep-alive clients all landed on one worker).
+        # libuv (uvloop) then accepts one connection per wake-up and lets the others take turns.
+        "UV_TCP_SINGLE_ACCEPT": "1",
+    }
+    os.environ.update(child_env)
+    config = uvicorn.Config(
+        "service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.resolved_workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # service.logs writes one JSON line per request instead
+        log_config=log_config(settings.log_level),
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    try:
+        started = _run_server(config)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    if not started:
+        raise ChurnError("the server could not start: see the error logged above")
+
+
+def _run_server(config: Any) -> bool:
+    """Run uvicorn (a supervisor and its workers, or one process); False if it failed to start."""
+    from uvicorn import Server
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers > 1:
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        return all(p.exitcode != STARTUP_FAILURE for p in supervisor.processes)
+    server = Server(config)
+    server.run()
+    return server.started
+
+
+if __name__ == "__main__":  # `python -m service.cli`
+    app()

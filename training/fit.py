@@ -18,16 +18,12 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from features.derive import FeatureSpec
 from features.errors import ModelError
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
+from models.linear import LinearBase
 from models.profile import FeatureProfile
 
 log = logging.getLogger(__name__)
@@ -54,6 +50,7 @@ class TrainParams:
     num_boost_round: int = 3000
     early_stopping_rounds: int = 100
     refit: bool = True  # after early stopping, refit on train + validation (the most recent rows)
+    model_form: str = "auto"  # auto | trees | linear+trees (chosen on the validation window)
     calibration: str = "platt"
     baseline_c: float = 1.0
     seed: int = 0
@@ -139,37 +136,92 @@ class Part:
     label: np.ndarray
 
 
-def fit_booster(spec: FeatureSpec, train: Part, validation: Part, params: TrainParams) -> lgb.Booster:
-    """LightGBM with native categoricals, stopped early on the validation log loss."""
-    names = spec.names
-    categorical = spec.categorical
-    train_set = lgb.Dataset(
-        train.features, train.label, feature_name=names, categorical_feature=categorical, free_raw_data=False
+MODEL_FORMS = ("auto", "trees", "linear+trees")
+
+
+@dataclass(frozen=True)
+class Boosted:
+    """An early-stopped booster and what the validation window said about it."""
+
+    booster: lgb.Booster
+    trees: int
+    validation_loss: float
+
+
+def _dataset(spec: FeatureSpec, part: Part, init: np.ndarray | None, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(
+        part.features,
+        part.label,
+        init_score=init,
+        feature_name=spec.names,
+        categorical_feature=spec.categorical,
+        reference=reference,
+        free_raw_data=False,
     )
-    valid_set = lgb.Dataset(validation.features, validation.label, reference=train_set)
+
+
+def early_stopped(
+    spec: FeatureSpec, train: Part, validation: Part, params: TrainParams, linear: LinearBase | None
+) -> Boosted:
+    """LightGBM (native categoricals), boosted from the linear base's log-odds if given,
+    stopped early on the validation log loss."""
+    train_set = _dataset(spec, train, None if linear is None else linear.margin(train.features))
+    valid_init = None if linear is None else linear.margin(validation.features)
+    valid_set = _dataset(spec, validation, valid_init, reference=train_set)
+    record: dict[str, Any] = {}
     booster = lgb.train(
         params.lightgbm(),
         train_set,
         num_boost_round=params.num_boost_round,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        callbacks=[
+            lgb.early_stopping(params.early_stopping_rounds, verbose=False),
+            lgb.record_evaluation(record),
+        ],
     )
     trees = booster.best_iteration or params.num_boost_round
-    log.info("LightGBM stopped early at %d trees", trees)
+    losses = record["validation"]["binary_logloss"]
+    return Boosted(booster, trees, float(losses[trees - 1]))
+
+
+def fit_model_form(
+    spec: FeatureSpec, train: Part, validation: Part, params: TrainParams
+) -> tuple[lgb.Booster, LinearBase | None, dict[str, Any]]:
+    """Trees alone, or trees boosted from a linear base: whichever the validation window
+    prefers (``model_form=auto``), then refit on train + validation.
+
+    Some data is mostly additive (a flat export like Telco), some mostly interactions
+    (event histories): the held-out log loss decides, never the test window.
+    """
+    if params.model_form not in MODEL_FORMS:
+        raise ModelError(f"model_form {params.model_form!r} is not one of {MODEL_FORMS}")
+    categorical = [spec.names.index(c) for c in spec.categorical]
+    candidates: dict[str, tuple[Boosted, LinearBase | None]] = {}
+    if params.model_form in ("auto", "trees"):
+        candidates["trees"] = (early_stopped(spec, train, validation, params, None), None)
+    if params.model_form in ("auto", "linear+trees"):
+        linear = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
+        candidates["linear+trees"] = (early_stopped(spec, train, validation, params, linear), linear)
+    form = min(candidates, key=lambda name: candidates[name][0].validation_loss)
+    boosted, linear = candidates[form]
+    report = {
+        "model_form": form,
+        "validation_log_loss": {name: c[0].validation_loss for name, c in candidates.items()},
+        "early_stopping_trees": boosted.trees,
+    }
+    log.info("model form %s (validation log loss %s)", form, report["validation_log_loss"])
     if not params.refit:
-        return lgb.Booster(model_str=booster.model_to_string(num_iteration=trees))
+        return lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees)), linear, report
     # The validation rows are the most recent labelled ones: once they have chosen the
-    # number of trees, the final model learns from them too (trees scaled with the rows).
-    rows = len(train.label) + len(validation.label)
-    refit_trees = min(params.num_boost_round, int(round(trees * rows / len(train.label))))
-    both = lgb.Dataset(
-        np.vstack([train.features, validation.features]),
-        np.concatenate([train.label, validation.label]),
-        feature_name=names,
-        categorical_feature=categorical,
-    )
-    return lgb.train(params.lightgbm(), both, num_boost_round=refit_trees)
+    # form and the number of trees, the final model learns from them too.
+    both = Part(np.vstack([train.features, validation.features]), np.concatenate([train.label, validation.label]))
+    if linear is not None:
+        linear = LinearBase(params.baseline_c).fit(both.features, both.label, categorical)
+    trees = min(params.num_boost_round, round(boosted.trees * len(both.label) / len(train.label)))
+    init = None if linear is None else linear.margin(both.features)
+    booster = lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees)
+    return booster, linear, report
 
 
 def fit_churn_model(
@@ -180,55 +232,23 @@ def fit_churn_model(
     params: TrainParams,
     metadata: dict[str, Any],
 ) -> ChurnModel:
-    """Booster on train (early stopping on validation), calibrator on the calibration window."""
-    booster = fit_booster(spec, train, validation, params)
-    margin = np.asarray(booster.predict(calibration.features, raw_score=True))
-    calibrator = Calibrator(params.calibration).fit(margin, calibration.label)
-    metadata = {
+    """Booster (form and size chosen on validation), calibrator on the calibration window."""
+    booster, linear, report = fit_model_form(spec, train, validation, params)
+    model = ChurnModel(spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear)
+    model.calibrator.fit(model.margin(calibration.features), calibration.label)
+    model.metadata = {
         **metadata,
+        **report,
         "base_rate": float(np.mean(train.label)),
         "trees": booster.num_trees(),
-        "calibration": calibrator.describe(),
+        "calibration": model.calibrator.describe(),
         "params": params.as_dict(),
     }
-    profile = FeatureProfile.fit(train.features, spec.names)
-    return ChurnModel(spec=spec, booster=booster, calibrator=calibrator, metadata=metadata, profile=profile)
+    model.profile = FeatureProfile.fit(train.features, spec.names)
+    return model
 
 
-def _signed_log(values: np.ndarray) -> np.ndarray:
-    return np.sign(values) * np.log1p(np.abs(values))
-
-
-def fit_baseline(spec: FeatureSpec, train: Part, params: TrainParams) -> Pipeline:
+def fit_baseline(spec: FeatureSpec, train: Part, params: TrainParams) -> LinearBase:
     """Logistic regression on the same features: the bar LightGBM must clear."""
     categorical = [spec.names.index(c) for c in spec.categorical]
-    numeric = [i for i in range(len(spec.names)) if i not in categorical]
-    transformers: list[tuple[str, Any, list[int]]] = [
-        (
-            "numeric",
-            make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                FunctionTransformer(_signed_log),
-                StandardScaler(),
-            ),
-            numeric,
-        )
-    ]
-    if categorical:
-        transformers.append(
-            (
-                "categorical",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                categorical,
-            )
-        )
-    pipeline = Pipeline(
-        [
-            ("features", ColumnTransformer(transformers)),
-            ("model", LogisticRegression(C=params.baseline_c, max_iter=2000)),
-        ]
-    )
-    return pipeline.fit(train.features, train.label)
+    return LinearBase(params.baseline_c).fit(train.features, train.label, categorical)

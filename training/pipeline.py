@@ -145,7 +145,7 @@ class Fitted:
 
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(model, baseline) calibrated probabilities for a feature matrix."""
-        model = self.model.calibrator.transform(self.model.booster.predict(features, raw_score=True))
+        model = self.model.calibrator.transform(self.model.margin(features))
         baseline = self.baseline_calibrator.transform(self.baseline.decision_function(features))
         return model, baseline
 
@@ -231,9 +231,8 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     test_columns = prepared.columns("test")
     rows = np.random.default_rng(0).permutation(len(label))[:SHAP_ROWS]
     sample = {name: values[rows] for name, values in test_columns.items()}
-    features = model.spec.matrix(sample)
-    contributions = np.asarray(model.booster.predict(features, pred_contrib=True))[:, :-1]
-    plot_shap_summary(contributions, features, model.spec.names, plots)
+    explained = model.score(sample, explain=True)
+    plot_shap_summary(explained.contributions, explained.features, model.spec.names, plots)
     tables = out_dir / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     prepared.summary.to_csv(tables / "split_summary.csv")

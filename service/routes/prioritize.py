@@ -1,0 +1,37 @@
+"""POST /v1/prioritize: whom to work first, given capacity and the cost of an intervention."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from service.deps import (
+    ServicesDep,
+    ServingDep,
+    check_batch,
+    json_body_doc,
+    json_response,
+    note_accounts,
+    read_body,
+)
+from service.routes.score import ERRORS
+from service.schemas import PRIORITIZE, PrioritizeRequest, PrioritizeResponse
+
+router = APIRouter(prefix="/v1", tags=["prioritize"])
+
+
+@router.post(
+    "/prioritize",
+    response_model=PrioritizeResponse,
+    openapi_extra=json_body_doc(PrioritizeRequest),
+    responses=ERRORS,
+    summary="Rank accounts by expected saved profit",
+)
+async def prioritize(request: Request, serving: ServingDep, services: ServicesDep) -> Response:
+    """Accounts ranked by `p * expected_save_rate * mrr * 12 * gross_margin - cost_per_action`,
+    only those where it is positive, at most `capacity`. Accounts without `mrr` are never
+    chosen (their revenue is unknown)."""
+    body = await read_body(request, PRIORITIZE)
+    check_batch(len(body.accounts), services.settings)
+    note_accounts(request, [a.account_id for a in body.accounts])
+    return json_response(services.scorer.prioritize(serving, body))

@@ -1,0 +1,122 @@
+"""`churn train` against a real `mlflow server` process, checked through MlflowClient."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+PLOTS = {"roc.png", "pr.png", "calibration.png", "lift_gain.png", "feature_importance.png", "shap_summary.png"}
+MODEL = "churn-model"
+
+
+def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHURN_TRACKING_URI": tracking_uri, "CHURN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def first_run(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("home")
+    done = churn("train", "--data", str(demo_data), "--run-name", "first", tracking_uri=mlflow_server, home=home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    return {"client": client, "version": version, "run": client.get_run(version.run_id), "home": home, "stdout": done.stdout}
+
+
+def test_run_logs_params_of_model_and_data(first_run) -> None:
+    params = first_run["run"].data.params
+    for key in ("horizon_days", "every", "learning_rate", "num_leaves", "calibration", "split.test_periods", "features"):
+        assert key in params
+    assert params["horizon_days"] == "90"
+
+
+def test_run_logs_metric_keys_overall_and_per_stage(first_run) -> None:
+    metrics = first_run["run"].data.metrics
+    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10", "lift_top20", "capture_top20"):
+        assert f"test_{key}" in metrics
+    assert any(k.endswith("_late") for k in metrics) and any(k.endswith("_mid") for k in metrics)
+
+
+def test_run_logs_tags_and_input_dataset(first_run) -> None:
+    run = first_run["run"]
+    for tag in ("window.data_start", "window.data_end", "horizon_days", "git_commit", "code_version", "bundle_sha256"):
+        assert tag in run.data.tags
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["labelled_snapshots"]
+
+
+def test_run_has_plots_and_tables(first_run) -> None:
+    client, run_id = first_run["client"], first_run["run"].info.run_id
+    plots = {Path(a.path).name for a in client.list_artifacts(run_id, "plots")}
+    tables = {Path(a.path).name for a in client.list_artifacts(run_id, "tables")}
+    assert plots >= PLOTS and {"metrics.csv", "split_summary.csv"} <= tables
+
+
+def test_baseline_is_a_nested_run_with_the_same_metric_keys(first_run) -> None:
+    client, run = first_run["client"], first_run["run"]
+    children = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(children) == 1 and children[0].data.tags["role"] == "baseline"
+    model_keys = {k for k in run.data.metrics if k.startswith("test_")}
+    assert {k for k in children[0].data.metrics if k.startswith("test_")} <= model_keys
+    assert "test_roc_auc" in children[0].data.metrics
+
+
+def test_first_version_becomes_champion_with_its_checksum(first_run) -> None:
+    version = first_run["version"]
+    assert version.version == "1" and len(version.tags["bundle_sha256"]) == 64
+    assert "version 1 -> @champion" in first_run["stdout"]
+
+
+def test_pyfunc_from_the_registry_predicts_like_the_bundle(first_run, mlflow_server: str, demo_data: Path) -> None:
+    import mlflow.pyfunc
+
+    from features.snapshot import active_points, build_snapshots
+    from features.tables import load_tables
+    from models.registry import load_model
+
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    tables = load_tables(demo_data)
+    snapshots = build_snapshots(tables, active_points(tables, [pd.Timestamp("2025-03-01")]))
+    served = pyfunc.predict(snapshots)["churn_probability"].to_numpy()
+    bundle = load_model(f"models:/{MODEL}@champion", tracking_uri=mlflow_server).model
+    np.testing.assert_allclose(served, bundle.predict_proba(snapshots), rtol=0, atol=1e-12)
+
+
+def test_later_versions_take_the_alias_only_with_promote(first_run, mlflow_server: str, demo_data: Path) -> None:
+    client, home = first_run["client"], first_run["home"]
+    kept = churn("train", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
+    assert kept.returncode == 0, kept.stderr[-2000:]
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    promoted = churn("train", "--data", str(demo_data), "--promote", tracking_uri=mlflow_server, home=home)
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    latest = max(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
+    assert client.get_model_version_by_alias(MODEL, "champion").version == str(latest)
+
+
+def test_too_little_data_fails_before_any_run(first_run, mlflow_server: str, demo_data: Path, tmp_path: Path) -> None:
+    client = first_run["client"]
+    accounts = pd.read_parquet(demo_data / "accounts.parquet").head(40)
+    small = tmp_path / "small"
+    small.mkdir()
+    accounts.to_parquet(small / "accounts.parquet")
+    usage = pd.read_parquet(demo_data / "usage.parquet")
+    usage[usage["account_id"].isin(accounts["account_id"])].to_parquet(small / "usage.parquet")
+    experiment = client.get_experiment_by_name("churn")
+    runs_before = len(client.search_runs([experiment.experiment_id]))
+    champion_before = client.get_model_version_by_alias(MODEL, "champion").version
+    failed = churn("train", "--data", str(small), "--promote", tracking_uri=mlflow_server, home=first_run["home"])
+    assert failed.returncode == 2
+    assert "split has" in failed.stderr and "labelled rows" in failed.stderr
+    assert len(client.search_runs([experiment.experiment_id])) == runs_before
+    assert client.get_model_version_by_alias(MODEL, "champion").version == champion_before
