@@ -18,10 +18,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## run: install, make demo data, train the champion, serve it on http://127.0.0.1:8000
-run: $(STAMP)
-	test -f $(DEMO)/accounts.parquet || $(BIN)/churn demo-data --out $(DEMO)
-	$(BIN)/churn train --data $(DEMO)
+run: $(STAMP) $(CHURN_HOME)/.demo-trained
 	$(BIN)/churn serve
+
+$(DEMO)/accounts.parquet: | $(STAMP)
+	$(BIN)/churn demo-data --out $(DEMO)
+
+$(CHURN_HOME)/.demo-trained: $(DEMO)/accounts.parquet
+	$(BIN)/churn train --data $(DEMO)
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/churn demo-data --out $(DEMO)

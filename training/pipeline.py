@@ -269,10 +269,16 @@ def train_and_record(
             record = RunRecord(
                 model=model,
                 params={**prepared.params, **params.as_dict(), "features": len(features.names)},
-                metrics=trained.metrics,
+                metrics={
+                    **trained.metrics,
+                    **{
+                        f"validation_log_loss_{form.replace('+', '_')}": loss
+                        for form, loss in model.metadata.get("validation_log_loss", {}).items()
+                    },
+                },
                 baseline_params={"model": "logistic_regression", "C": params.baseline_c, "calibration": params.calibration},
                 baseline_metrics=trained.baseline_metrics,
-                tags={**prepared.tags, "model_type": "lightgbm+calibration"},
+                tags={**prepared.tags, "model_type": "lightgbm+calibration", "model_form": str(model.metadata.get("model_form"))},
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
                 input_example=prepared.frames["test"].drop(columns=[LABEL, "split"]).head(EXAMPLE_ROWS),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -28,3 +31,35 @@ def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.Dat
         for k in range(drivers):
             out[f"driver_{k + 1}"] = [row[k].reason if len(row) > k else None for row in found]
     return out
+
+
+def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: int = 3) -> pd.DataFrame:
+    """Score a whole labelled-style export with the mapping the model was trained with.
+
+    The label column may be present or not; columns the model needs but the export
+    lacks are simply missing values (the model was trained to handle them).
+    """
+    from features.errors import ModelError
+    from features.schema import frame_to_columns
+    from training.table import TableMapping, clean_table, read_export
+
+    stored = model.metadata.get("mapping")
+    if model.metadata.get("mode") != "table" or not stored:
+        raise ModelError("this model was trained on event tables: score it with --data DIR, not --table")
+    mapping = TableMapping.from_dict(stored)
+    raw = read_export(path)
+    present = TableMapping(
+        fields={source: target for source, target in mapping.fields.items() if source in raw.columns},
+        kinds=mapping.kinds,
+        id_column=mapping.id_column if mapping.id_column in raw.columns else None,
+        label=None,
+    )
+    label_column = [mapping.label] if mapping.label in raw.columns else []
+    clean = clean_table(
+        raw.drop(columns=label_column),
+        present,
+        as_of,
+        require_label=False,
+        kinds=stored.get("attribute_kinds", {}),
+    )
+    return score_frame(model, frame_to_columns(clean.snapshots), drivers)

@@ -1,0 +1,89 @@
+"""Batch scoring of a table-mode model: the export as it is, with the stored mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ModelError
+from training.fit import TrainParams
+from training.pipeline import fit_and_evaluate
+from training.progress import Steps
+from training.scoring import score_table
+from training.table import TableMapping, clean_table, prepare_table, read_export
+
+AS_OF = dt.date(2024, 1, 1)
+
+
+def export(rows: int, seed: int = 0) -> pd.DataFrame:
+    """A flat CRM export: short tenure, month-to-month and fibre churn more."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(0, 72, rows)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], rows, p=[0.55, 0.25, 0.2])
+    fibre = rng.random(rows) < 0.4
+    logit = -1.0 - 0.04 * tenure + 1.2 * (contract == "Month-to-month") + 0.8 * fibre
+    churn = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "Yes", "No")
+    charges = np.round(20 + 60 * fibre + rng.normal(0, 5, rows), 2)
+    total = np.where(tenure == 0, " ", np.round(charges * tenure, 2).astype(str))
+    return pd.DataFrame(
+        {
+            "customerID": [f"c{i}" for i in range(rows)],
+            "tenure": tenure,
+            "Contract": contract,
+            "InternetService": np.where(fibre, "Fiber optic", "DSL"),
+            "MonthlyCharges": charges,
+            "TotalCharges": total,
+            "Churn": churn,
+        }
+    )
+
+
+MAPPING = TableMapping(
+    fields={"tenure": "tenure_months", "Contract": "contract_type", "MonthlyCharges": "mrr"},
+    id_column="customerID",
+    label="Churn",
+)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "train.csv"
+    export(3000).to_csv(path, index=False)
+    clean = clean_table(read_export(path), MAPPING, AS_OF)
+    return fit_and_evaluate(prepare_table(clean, str(path)), TrainParams(), Steps(enabled=False)).model
+
+
+def test_scores_every_row_with_reasons_in_words(model, tmp_path: Path) -> None:
+    path = tmp_path / "current.csv"
+    export(200, seed=1).drop(columns=["Churn"]).to_csv(path, index=False)
+    scored = score_table(model, path, AS_OF)
+    assert len(scored) == 200 and scored["churn_probability"].between(0, 1).all()
+    riskiest = scored.sort_values("churn_probability").iloc[-1]
+    reasons = {riskiest["driver_1"], riskiest["driver_2"], riskiest["driver_3"]}
+    assert "month-to-month contract" in reasons or any(str(r).startswith("tenure ") for r in reasons)
+
+
+def test_a_missing_column_still_scores(model, tmp_path: Path) -> None:
+    path = tmp_path / "partial.csv"
+    export(50, seed=2).drop(columns=["InternetService", "Churn"]).to_csv(path, index=False)
+    scored = score_table(model, path, AS_OF)
+    assert len(scored) == 50 and scored["churn_probability"].notna().all()
+
+
+def test_the_model_records_its_mode_and_mapping(model) -> None:
+    assert model.metadata["mode"] == "table"
+    assert model.metadata["mapping"]["fields"]["tenure"] == "tenure_months"
+    assert model.metadata["mapping"]["attribute_kinds"]["TotalCharges"] == "numeric"
+
+
+def test_an_event_model_refuses_a_table(model, tmp_path: Path) -> None:
+    model.metadata["mode"], mode = "events", model.metadata["mode"]
+    try:
+        with pytest.raises(ModelError, match="trained on event tables"):
+            score_table(model, tmp_path / "any.csv", AS_OF)
+    finally:
+        model.metadata["mode"] = mode
