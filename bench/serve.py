@@ -12,8 +12,11 @@ here and would measure itself). Measured per server:
 * single-account requests at concurrency 1 and 16 (ours with and without explanations,
   so their cost is reported separately; mlflow's pyfunc has none);
 * one 10,000-account batch POST (median of 3);
-* cold start: process start to the first successful prediction;
-* resident memory of the whole process tree (RSS of the server and its children, summed).
+* cold start: process start to the first successful prediction (``churn serve`` with its
+  model cache under CHURN_HOME emptied first, so the parent downloads the bundle as on a
+  first start), and for ``churn serve`` also a restart with the bundle already cached;
+* resident memory of the whole process tree (RSS of the server and its children, summed),
+  after the load levels.
 
 The load generator shares the machine's cores with the server, as a co-located client
 would; every run is bounded in requests and seconds and only talks to 127.0.0.1.
@@ -329,6 +332,7 @@ class Server:
     batch_path: str
     batch_body: bytes
     explain_variants: dict[str, str] = field(default_factory=dict)  # label -> query string
+    restart: bool = False  # measure a second start (warm caches) after the first
 
 
 def measure(server: Server, port: int, seconds: float, work: Path) -> dict[str, float]:
@@ -391,6 +395,20 @@ def measure(server: Server, port: int, seconds: float, work: Path) -> dict[str, 
             results["rss_mb"] = tree_rss_mb(process.pid)
         finally:
             stop(process)
+    if server.restart:
+        with log.open("a") as out:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                server.command, env=server.env, stdout=out, stderr=subprocess.STDOUT, cwd=work
+            )
+            try:
+                results["restart_s"] = wait_for_prediction(
+                    process, port, server.single_path, server.single_bodies[0], started, log
+                )
+            finally:
+                stop(process)
+        print(f"  {server.name} restart: {results['restart_s']:.2f} s", flush=True)
+    results["loadavg"] = os.getloadavg()[0]
     return results
 
 
@@ -446,6 +464,7 @@ def main() -> None:
             batch_path="/v1/score/batch",
             batch_body=orjson.dumps({"accounts": repeat_to(records, BATCH)}),
             explain_variants={"": "", "_noexplain": "?explain=false"},
+            restart=True,
         )
         mlflow_port = free_port()
         mlflow = Server(
@@ -475,6 +494,7 @@ def main() -> None:
             print("measuring mlflow models serve", flush=True)
             measured["mlflow"] = measure(mlflow, mlflow_port, args.seconds, work)
         print("measuring churn serve", flush=True)
+        shutil.rmtree(home / "model-cache", ignore_errors=True)  # a first start: download the bundle
         measured["churn"] = measure(churn, churn_port, args.seconds, work)
         print()
         print(table(measured.get("mlflow", {}), measured["churn"]))
@@ -511,6 +531,7 @@ def table(mlflow: dict[str, float], churn: dict[str, float]) -> str:
     add("10k-account batch (explained)", "batch_s", "batch_s", "s", "<= 1 s")
     add("10k-account batch without explanations", None, "batch_noexplain_s", "s")
     add("cold start to first prediction", "cold_start_s", "cold_start_s", "s", "<= 1/2 mlflow")
+    add("restart, bundle already cached", None, "restart_s", "s")
     add("RSS, whole process tree", "rss_mb", "rss_mb", "MB", "<= mlflow")
     lines = [
         "| measure | mlflow models serve | churn serve | churn / mlflow | target |",
@@ -524,7 +545,8 @@ def table(mlflow: dict[str, float], churn: dict[str, float]) -> str:
         lines.append("")
         lines.append(
             f"Other processes on the machine used {min(others):.2f}-{max(others):.2f} cores during the load levels "
-            "(of 2): figures under contention are lower bounds."
+            f"(of {os.cpu_count()}): figures under contention are lower bounds. 1-minute load average after "
+            f"each server: mlflow {mlflow.get('loadavg', float('nan')):.2f}, churn {churn.get('loadavg', float('nan')):.2f}."
         )
     explain_c1 = _diff(churn.get("c1_p50_ms"), churn.get("c1_noexplain_p50_ms"))
     explain_batch = _diff(churn.get("batch_s"), churn.get("batch_noexplain_s"))

@@ -23,8 +23,8 @@ from pathlib import Path
 # Run as a script, this folder would shadow nothing, but keep the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 DATES = 30  # monthly observation dates
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,6 +32,7 @@ MAX_LEVELS = 50  # categorical levels kept per column; rarer values share "other
 MIN_LEVEL_ROWS = 10
 IDENTIFIER_SHARE = 0.5  # a text attribute distinct for over half the accounts is an identifier
 OTHER = "__other__"
+FEW_ROWS = 32  # encode_levels: up to this many rows, dict lookups beat numpy's per-call cost
 
 
 # --- indicator types (each written once) --------------------------------------------------
@@ -408,8 +410,16 @@ def encode_levels(values: np.ndarray, levels: Sequence[str]) -> np.ndarray:
     """Text -> level code; unseen values -> the ``other`` code if any, else NaN; None -> NaN.
 
     Matching is exact first and then ignores case and surrounding spaces, so "Yes ",
-    "yes" and "YES" from a request all find the level "Yes" learnt in training.
+    "yes" and "YES" from a request all find the level "Yes" learnt in training. A few rows
+    (one HTTP request) take dict lookups with the same result; numpy's fixed cost per call
+    would be most of a request's feature time.
     """
+    if len(values) <= FEW_ROWS:
+        return _encode_few(values, tuple(levels))
+    return _encode_many(values, levels)
+
+
+def _encode_many(values: np.ndarray, levels: Sequence[str]) -> np.ndarray:
     missing = np.equal(values, None)
     codes = np.full(len(values), np.nan)
     if len(levels) == 0:
@@ -423,6 +433,43 @@ def encode_levels(values: np.ndarray, levels: Sequence[str]) -> np.ndarray:
     if OTHER in levels:
         codes = np.where(~found & ~missing, float(list(levels).index(OTHER)), codes)
     return np.where(found | ~np.isnan(codes), codes, np.nan).astype(np.float64)
+
+
+def _encode_few(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
+    """``_encode_many`` for a few rows: the same codes by dict lookups.
+
+    Text that is not plain ASCII goes to ``_encode_many``: numpy folds case code point by
+    code point and drops trailing NULs, where ``str.lower`` may not ("İ" -> "i̇").
+    """
+    codes = np.full(len(values), np.nan)
+    if len(levels) == 0:
+        return codes
+    exact, folded, other = _level_lookup(levels)
+    for i, value in enumerate(values):
+        missing = value is None
+        text = "" if missing else str(value)
+        if not text.isascii() or "\x00" in text:
+            return _encode_many(values, levels)
+        code = exact.get(text)
+        if code is None and not missing:
+            code = folded.get(text.strip().lower(), other)
+        if code is not None:
+            codes[i] = code
+    return codes
+
+
+@lru_cache(maxsize=256)
+def _level_lookup(levels: tuple[str, ...]) -> tuple[dict[str, int], dict[str, int], int | None]:
+    """Exact and folded (case, surrounding spaces) level -> code; the ``other`` code if any.
+
+    The first level wins where several fold alike, as the stable sort in ``_match`` does.
+    """
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for code, level in enumerate(levels):
+        exact.setdefault(str(level), code)
+        folded.setdefault(str(level).strip().lower(), code)
+    return exact, folded, (levels.index(OTHER) if OTHER in levels else None)
 
 
 def _match(text: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,16 +6,20 @@ A job killed half-way leaves the previous file (or none), never a truncated one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import pandas as pd
 
 from features.errors import DataError
 from features.schema import frame_to_records
+
+if TYPE_CHECKING:  # only write_frame handles frames; model bundles are written without pandas
+    import pandas as pd
 
 FRAME_FORMATS = (".parquet", ".csv", ".jsonl")
 
@@ -64,3 +68,9 @@ def write_frame(frame: pd.DataFrame, path: str | Path, snapshots: bool = False) 
                 out.write(b"\n")
 
     return write_atomic(path, write_lines)
+
+
+def file_sha256(path: str | Path) -> str:
+    """A file's SHA-256: recorded at registration, checked before every load."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

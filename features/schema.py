@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.timeline import (
@@ -25,6 +24,9 @@ from features.timeline import (
     normalize_contract_type,
     to_days,
 )
+
+if TYPE_CHECKING:  # pandas is imported where frames are handled: serving workers never load it
+    import pandas as pd
 
 ATTRIBUTE_PREFIX = "attributes."
 MAU_COLUMNS = tuple(f"mau_{i}" for i in range(MAU_WINDOWS))
@@ -195,6 +197,8 @@ def attribute_names(columns: Mapping[str, Any] | Sequence[str]) -> list[str]:
 
 def frame_to_columns(frame: pd.DataFrame) -> Columns:
     """Snapshot frame -> columns: dates as float days (NaN missing), numbers float, text objects."""
+    import pandas as pd
+
     columns: Columns = {}
     for name in frame.columns:
         series = frame[name]
@@ -257,12 +261,16 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _float_days(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     days = to_days(series).astype(np.float64)
     days[pd.isna(series).to_numpy()] = np.nan
     return days
 
 
 def _objects(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     values = series.astype(object).to_numpy(copy=True)
     values[pd.isna(series).to_numpy()] = None
     return values
@@ -276,6 +284,8 @@ def _attribute_values(values: list[AttributeValue]) -> np.ndarray:
 
 
 def _attribute_array(series: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return pd.to_numeric(series, errors="coerce").to_numpy(np.float64, na_value=np.nan)
     return _objects(series.astype("string"))
@@ -302,6 +312,8 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _python_values(series: pd.Series, name: str) -> list[Any]:
     """One column as plain Python values, ``None`` where missing (JSON's null)."""
+    import pandas as pd
+
     missing = pd.isna(series).to_numpy()
     if name in DATE_FIELDS:
         items: list[Any] = pd.to_datetime(series).dt.strftime("%Y-%m-%d").tolist()
@@ -318,6 +330,8 @@ def _python_values(series: pd.Series, name: str) -> list[Any]:
 
 def columns_to_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Columns -> a snapshot frame (dates back to datetime64), e.g. for files and MLflow inputs."""
+    import pandas as pd
+
     data: dict[str, Any] = {}
     for name, values in columns.items():
         data[name] = days_to_datetime(values) if name in DATE_FIELDS else values

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where it is used: serving workers never load it
+    import pandas as pd
 
 DAYS_PER_MONTH = 365.25 / 12
 MISSING_DAY = np.iinfo(np.int64).min  # integer stand-in for a missing date
@@ -99,6 +102,8 @@ def to_days(values: pd.Series | np.ndarray | Iterable) -> np.ndarray:
 
     Missing dates become ``MISSING_DAY``. Time of day is dropped: the day is what counts.
     """
+    import pandas as pd  # batch paths only: serving workers never import pandas
+
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if not pd.api.types.is_datetime64_any_dtype(series):
         series = pd.to_datetime(series, format="ISO8601")
@@ -119,6 +124,8 @@ def days_to_float(days: np.ndarray) -> np.ndarray:
 
 def day_of(value: dt.date | str | pd.Timestamp) -> int:
     """One date -> days since epoch."""
+    import pandas as pd
+
     return int((np.datetime64(pd.Timestamp(value).date(), "D") - EPOCH).astype(np.int64))
 
 
@@ -225,6 +232,8 @@ def next_term_end(anchor: np.ndarray, as_of: np.ndarray, term_months: np.ndarray
 
 def first_observation_date(data_start: dt.date, min_history_days: int = MIN_HISTORY_DAYS) -> dt.date:
     """The first month start at least ``min_history_days`` after the first day of data."""
+    import pandas as pd
+
     earliest = pd.Timestamp(data_start) + pd.Timedelta(days=min_history_days)
     month_start = earliest.to_period("M").to_timestamp()
     if month_start < earliest:
@@ -245,6 +254,8 @@ def observation_dates(
     whose whole horizon ``(as_of, as_of + horizon]`` lies inside the data (censoring).
     ``every`` is a pandas frequency: ``MS`` month starts (default), ``W-MON``, ``QS``...
     """
+    import pandas as pd
+
     first = pd.Timestamp(first_observation_date(data_start, min_history_days))
     last = pd.Timestamp(data_end) - pd.Timedelta(days=horizon_days)
     if last < first:

@@ -9,7 +9,6 @@ no MLflow on that path.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from features.derive import FeatureSpec
 from features.errors import ModelError
-from features.files import write_atomic
+from features.files import file_sha256, write_atomic
 from features.schema import Columns, frame_to_columns
 from models.calibration import Calibrator
 from models.linear import LinearBase
@@ -75,8 +74,11 @@ class ChurnModel:
     # --- scoring -------------------------------------------------------------------
 
     @property
-    def horizon_days(self) -> int:
-        return int(self.metadata.get("horizon_days", 90))
+    def horizon_days(self) -> int | None:
+        """Days ahead the probability covers; None for a table-mode model, whose label
+        ("churned", as the export defines it) has no horizon of its own."""
+        horizon = self.metadata.get("horizon_days")
+        return None if horizon is None else int(horizon)
 
     @property
     def base_rate(self) -> float:
@@ -220,11 +222,3 @@ class ChurnModel:
                 f"{FORMAT_VERSION}. Retrain with `churn train` (or install the Churn release that wrote it)."
             )
         return payload["model"]
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -11,10 +11,12 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.errors import ModelError
-from models.bundle import ChurnModel, file_sha256
-from models.pyfunc import BUNDLE_ARTIFACT
+
+if TYPE_CHECKING:  # models.bundle imports LightGBM: `churn serve`'s parent resolves without it
+    from models.bundle import ChurnModel
 
 SHA_TAG = "bundle_sha256"
 BUNDLE_FILE = "bundle.joblib"
@@ -35,6 +37,9 @@ class LoadedModel:
 
 def load_model(uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> LoadedModel:
     """A bundle file path, or a ``models:/`` URI resolved in the MLflow registry."""
+    from features.files import file_sha256
+    from models.bundle import ChurnModel
+
     registry_uri = registry_uri or tracking_uri
     match = MODEL_URI.match(uri)
     if match is None:
@@ -64,33 +69,39 @@ def resolve_version(
 
 
 def _load_registered(uri: str, match: re.Match[str], tracking_uri: str | None, registry_uri: str | None) -> LoadedModel:
-    import mlflow.artifacts
+    from models.bundle import ChurnModel
 
     name, alias, version = match["name"], match["alias"], match["version"]
     found = resolve_version(name, alias, version, tracking_uri, registry_uri)
     expected = (found.tags or {}).get(SHA_TAG)
     if not expected:
         raise ModelError(f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn")
-    from mlflow import MlflowClient
-
-    # The version's own artifact location, not "models:/..." (MLflow resolves those against
-    # the process-global registry, not the one asked for). Only the bundle is fetched.
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
-    source = client.get_model_version_download_uri(name, found.version).rstrip("/")
     with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{source}/artifacts", dst_path=scratch, tracking_uri=tracking_uri
-            )
-        except Exception as exc:
-            raise ModelError(f"cannot download {name} version {found.version} from {source}: {exc}") from exc
-        bundle = find_bundle(Path(local))
+        bundle = download_bundle(name, str(found.version), Path(scratch), tracking_uri, registry_uri)
         model = ChurnModel.load(bundle, sha256=expected)
     return LoadedModel(model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected)
 
 
-def find_bundle(model_dir: Path) -> Path:
-    candidates = sorted(model_dir.rglob(BUNDLE_FILE))
+def download_bundle(
+    name: str, version: str, into: Path, tracking_uri: str | None, registry_uri: str | None
+) -> Path:
+    """Fetch only the bundle of a registered version into ``into``; its path there.
+
+    Uses the version's own artifact location, not "models:/..." (MLflow resolves those
+    against the process-global registry, not the one asked for).
+    """
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    source = client.get_model_version_download_uri(name, version).rstrip("/")
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{source}/artifacts", dst_path=str(into), tracking_uri=tracking_uri
+        )
+    except Exception as exc:
+        raise ModelError(f"cannot download {name} version {version} from {source}: {exc}") from exc
+    candidates = sorted(Path(local).rglob(BUNDLE_FILE))
     if not candidates:
-        raise ModelError(f"no {BUNDLE_FILE} inside the downloaded model ({model_dir}); artifact '{BUNDLE_ARTIFACT}' missing")
+        raise ModelError(f"no {BUNDLE_FILE} inside {name} version {version} ({source}/artifacts)")
     return candidates[0]

@@ -89,11 +89,11 @@ class Facts:
         return values[row]
 
     def _compute(self, fact: str) -> list[Any]:
-        raw = np.asarray(INDICATORS[fact].compute(self._view), dtype=np.float64)
+        raw = np.asarray(INDICATORS[fact].compute(self._view), dtype=np.float64).tolist()
         levels = fact_levels(fact)
         if levels:
-            return [None if np.isnan(v) else levels[int(v)] for v in raw]
-        return [None if np.isnan(v) else float(v) for v in raw]
+            return [None if v != v else levels[int(v)] for v in raw]  # v != v: NaN
+        return [None if v != v else v for v in raw]
 
 
 class Playbook:

@@ -1,14 +1,14 @@
 """The FastAPI application: ``create_app(settings)`` builds one; importing builds nothing.
 
-``churn serve`` runs ``app_from_env`` in each uvicorn worker (settings from ``CHURN_*``);
-tests call ``create_app`` with their own settings and, if they like, their own holder.
+``churn serve``'s workers build theirs in ``service.worker`` (a holder that follows the
+model the parent publishes); tests call ``create_app`` with their own settings and, if
+they like, their own holder (by default one that resolves the model in-process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import metadata
 from typing import Any
@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from features.errors import ChurnError
-from features.settings import Settings, get_settings
+from features.settings import Settings
 from service.actions import Playbook
 from service.auth import ApiKeys, require_admin_key, require_api_key
 from service.deps import Services
@@ -27,7 +27,7 @@ from service.metrics import Metrics
 from service.middleware import Observe
 from service.routes import admin, health, model, prioritize, score
 from service.schemas import PrioritizeRequest, ScoreBatchRequest
-from service.scoring import Scorer
+from service.scoring import Coalescer, Scorer
 
 DESCRIPTION = """
 Churn risk for B2B SaaS accounts: POST what your CRM knows about an account (an
@@ -48,25 +48,28 @@ def create_app(
     *,
     holder: ModelHolder | None = None,
     poll: bool = True,
-    prediction_threads: int | None = None,
 ) -> FastAPI:
-    """A ready-to-serve app. ``holder``: bring your own (tests); ``poll``: load and follow the
-    champion in the background; ``prediction_threads``: cap OpenMP threads in this process
-    (``churn serve`` uses 1 per worker)."""
+    """A ready-to-serve app. ``holder``: bring your own (tests, workers); ``poll``: load and
+    follow the model in the background (``ModelHolder.watch``)."""
     metrics = Metrics()
     holder = holder or ModelHolder(settings)
     _watch(holder, metrics)
     scorer = Scorer(Playbook.load(settings.playbook), metrics, settings.gross_margin)
     keys = ApiKeys(settings.api_key_values())
     services = Services(
-        settings=settings, holder=holder, scorer=scorer, metrics=metrics, api_keys=keys
+        settings=settings,
+        holder=holder,
+        scorer=scorer,
+        metrics=metrics,
+        api_keys=keys,
+        coalescer=Coalescer(scorer),
     )
 
     app = FastAPI(
         title="Churn",
         version=_version(),
         description=DESCRIPTION,
-        lifespan=_lifespan(services, poll, prediction_threads),
+        lifespan=_lifespan(services, poll),
         # Our own Prometheus metrics and JSON log cover this; FastAPI's OpenTelemetry hooks
         # would cost a provider lookup on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -84,21 +87,6 @@ def create_app(
     return app
 
 
-def app_from_env() -> FastAPI:
-    """The uvicorn factory of `churn serve`'s workers: settings from ``CHURN_*``, one thread.
-
-    A configuration error (e.g. an invalid playbook) exits with uvicorn's start-up failure
-    code, so the supervisor stops instead of restarting the worker forever.
-    """
-    from uvicorn.config import STARTUP_FAILURE
-
-    try:
-        return create_app(get_settings(), prediction_threads=1)
-    except ChurnError as error:
-        logging.getLogger("churn.serve").error(f"cannot start: {error}")
-        raise SystemExit(STARTUP_FAILURE) from None
-
-
 def _watch(holder: ModelHolder, metrics: Metrics) -> None:
     """Model swaps and refused models show up in /metrics."""
     holder.subscribe(
@@ -109,12 +97,10 @@ def _watch(holder: ModelHolder, metrics: Metrics) -> None:
         metrics.model_changed(None, holder.current.ref)
 
 
-def _lifespan(services: Services, poll: bool, threads: int | None) -> Callable[[FastAPI], Any]:
+def _lifespan(services: Services, poll: bool) -> Callable[[FastAPI], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if threads is not None:
-            _limit_openmp(threads)
-        task = asyncio.create_task(services.holder.poll_forever()) if poll else None
+        task = asyncio.create_task(services.holder.watch()) if poll else None
         try:
             yield
         finally:
@@ -125,13 +111,6 @@ def _lifespan(services: Services, poll: bool, threads: int | None) -> Callable[[
             services.metrics.worker_exited()
 
     return lifespan
-
-
-def _limit_openmp(threads: int) -> None:
-    """One OpenMP (LightGBM) thread in the thread that predicts: the event loop's."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads, user_api="openmp")
 
 
 def _openapi_with_request_models(app: FastAPI) -> Callable[[], dict[str, Any]]:

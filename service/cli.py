@@ -156,7 +156,13 @@ def train(
     params = load_params(params_file, param or [])
     steps = Steps()
     if table is not None:
-        from training.table import TableMapping, clean_table, prepare_table, read_export, read_mapping
+        from training.table import (
+            TableMapping,
+            clean_table,
+            prepare_table,
+            read_export,
+            read_mapping,
+        )
 
         fields, kinds = read_mapping(mapping, map_pair or [])
         table_mapping = TableMapping(fields, kinds, id_column, label, positive)
@@ -254,6 +260,8 @@ def evaluate(
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
     loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
     horizon_days = horizon or loaded.model.horizon_days
+    if horizon_days is None:
+        raise ModelError("this model was trained on one labelled export (no horizon): give --horizon DAYS")
     tables = load_tables(data)
     end = parse_date(data_end) if data_end else tables.data_end()
     dates = observation_dates(tables.data_start(), end, horizon_days=horizon_days, every=every)
@@ -285,30 +293,42 @@ def evaluate(
 def score(
     out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .jsonl.")],
     data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Score date (default: the end of the data).")] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="One export, for a model trained with --table.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score date (default: end of data; today for --table).")] = None,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
     drivers: Annotated[int, typer.Option(min=0, max=10, help="Top drivers per account.")] = 3,
 ) -> None:
-    """Score every account active at AS_OF: probability, tier, revenue at risk, drivers."""
-    from features.files import write_frame
-    from features.schema import frame_to_columns
-    from features.snapshot import active_points, build_snapshots
-    from features.tables import load_tables
-    from models.registry import load_model
-    from training.scoring import score_frame
+    """Score every account active at AS_OF: probability, tier, revenue at risk, drivers.
 
-    if data is None:
-        raise DataError("give --data DIR")
+    Event tables: --data DIR. A whole export, with the mapping the model was trained with: --table FILE.
+    """
+    from features.files import write_frame
+    from models.registry import load_model
+
+    if (data is None) == (table is None):
+        raise DataError("give either --data DIR (event tables) or --table FILE (one export)")
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
     loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
-    tables = load_tables(data)
-    day = parse_date(as_of) if as_of else tables.data_end()
-    points = active_points(tables, [day])
-    if len(points) == 0:
-        raise DataError(f"no account is active on {day}")
-    snapshots = build_snapshots(tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", []))
-    scored = score_frame(loaded.model, frame_to_columns(snapshots), drivers)
+    if table is not None:
+        from training.scoring import score_table
+
+        day = parse_date(as_of) if as_of else dt.date.today()
+        scored = score_table(loaded.model, table, day, drivers)
+    else:
+        from features.schema import frame_to_columns
+        from features.snapshot import active_points, build_snapshots
+        from features.tables import load_tables
+        from training.scoring import score_frame
+
+        tables = load_tables(data)
+        day = parse_date(as_of) if as_of else tables.data_end()
+        points = active_points(tables, [day])
+        if len(points) == 0:
+            raise DataError(f"no account is active on {day}")
+        exclude = loaded.model.metadata.get("exclude_columns", [])
+        snapshots = build_snapshots(tables, points, exclude_columns=exclude)
+        scored = score_frame(loaded.model, frame_to_columns(snapshots), drivers)
     write_frame(scored, out)
     top = scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}")
@@ -352,74 +372,22 @@ def serve(
 ) -> None:
     """Serve the scoring API: uvicorn, one worker per core, one LightGBM thread each.
 
-    Every worker loads the model (CHURN_MODEL_URI, default the champion), answers /ready
-    with 503 until it has one, and polls the champion alias every CHURN_MODEL_POLL_SECONDS.
-    API keys come only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
+    This process resolves the model (CHURN_MODEL_URI, default the champion; MLflow is
+    imported here only), keeps a verified copy under CHURN_HOME/model-cache and publishes
+    it to the workers, which load that local file (/ready is 503 until they have one). It
+    polls the alias every CHURN_MODEL_POLL_SECONDS and answers /admin/reload. API keys come
+    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
     """
-    import os
-    import shutil
-    import tempfile
-
-    import uvicorn
     from pydantic import ValidationError
 
-    from service.logs import log_config
+    from service.serve import run
 
     try:
         settings = load_settings(host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri)
     except ValidationError as exc:
         raise ChurnError(f"invalid settings: {exc}") from None
-    metrics_dir = tempfile.mkdtemp(prefix="churn-metrics-")
-    # The one place that sets environment for child processes: workers read their settings
-    # from CHURN_* (flags included), run one OpenMP thread each (LightGBM's threads spin
-    # between predictions and starve the other worker), and share Prometheus files.
-    child_env = {
-        "OMP_NUM_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-        "CHURN_MODEL_URI": settings.resolved_model_uri,
-        "CHURN_TRACKING_URI": settings.resolved_tracking_uri,
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no progress bars in the JSON log
-        # Workers share one listening socket; without this, the first worker woken accepts a
-        # whole burst of new connections (16 keep-alive clients all landed on one worker).
-        # libuv (uvloop) then accepts one connection per wake-up and lets the others take turns.
-        "UV_TCP_SINGLE_ACCEPT": "1",
-    }
-    os.environ.update(child_env)
-    config = uvicorn.Config(
-        "service.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.resolved_workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # service.logs writes one JSON line per request instead
-        log_config=log_config(settings.log_level),
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    try:
-        started = _run_server(config)
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-    if not started:
+    if not run(settings):
         raise ChurnError("the server could not start: see the error logged above")
-
-
-def _run_server(config: Any) -> bool:
-    """Run uvicorn (a supervisor and its workers, or one process); False if it failed to start."""
-    from uvicorn import Server
-    from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
-
-    if config.workers > 1:
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-        supervisor.run()
-        return all(p.exitcode != STARTUP_FAILURE for p in supervisor.processes)
-    server = Server(config)
-    server.run()
-    return server.started
 
 
 if __name__ == "__main__":  # `python -m service.cli`

@@ -1,28 +1,34 @@
-"""The model a worker serves, and how it changes: load, canary, swap, poll.
+"""The model a worker serves, and how it changes: look, load, canary, swap.
 
 A request reads ``holder.current`` once and uses that ``Serving`` to the end, so a swap
 (one reference assignment) never changes a model under a request in flight. A new model
-must load (SHA-256 verified by ``models.registry``) *and* score canary snapshots before
-it is swapped in; if either fails, the old model keeps serving and the failure is kept
-in ``last_reload`` for ``/v1/model``. Loading runs in a thread, so requests are answered
-while MLflow downloads and unpickles.
+must load (its SHA-256 verified) *and* score canary snapshots before it is swapped in; if
+either fails, the old model keeps serving and the failure is kept in ``last_reload`` for
+``/v1/model``. Loading runs in a thread, so requests are answered meanwhile.
 
-Every worker polls the champion alias (``CHURN_MODEL_POLL_SECONDS``): a cheap registry
-lookup of the version the alias points at (or the SHA-256 of a bundle file) and a reload
-only when it changed, so all workers converge after a promotion.
+Where models come from is a ``ModelSource``:
+
+* ``PublishedSource`` (``churn serve`` workers): the parent process resolves the model and
+  publishes a pointer to a verified local bundle (``service.pointer``); the worker stats the
+  pointer every second (every 50 ms until its first model), loads what it names, and asks
+  the parent to resolve again on ``/admin/reload``. No MLflow in the worker.
+* ``RegistrySource`` (in-process use, tests): resolves ``CHURN_MODEL_URI`` itself through
+  ``models.registry`` and polls it every ``CHURN_MODEL_POLL_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
-import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import numpy as np
@@ -30,17 +36,17 @@ import numpy as np
 from features.errors import ChurnError, ModelError
 from features.schema import AccountSnapshot, records_to_columns
 from features.settings import Settings
-from models.bundle import ChurnModel, file_sha256
+from models.bundle import ChurnModel
+from service.pointer import Failure, PointerFile
 from service.schemas import MINIMAL_EXAMPLE, SNAPSHOT_EXAMPLE
 
 log = logging.getLogger("churn.model")
-REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 CANARY = [
     AccountSnapshot.model_validate(SNAPSHOT_EXAMPLE),
     AccountSnapshot.model_validate(MINIMAL_EXAMPLE),
     AccountSnapshot(account_id="canary-empty"),
 ]
-if TYPE_CHECKING:  # models.registry imports MLflow: only when a models:/ URI is loaded
+if TYPE_CHECKING:
     from models.registry import LoadedModel
 
     Loader = Callable[[Settings], LoadedModel]
@@ -54,11 +60,17 @@ class Serving:
     loaded: LoadedModel
     loaded_at: dt.datetime
     ref: dict[str, str | None]  # {name, version, run_id}
-    identity: str | None  # registry version or bundle SHA-256: what polling compares
+    identity: str | None  # what polling compares (registry version, bundle SHA-256)
+    wide: ChurnModel  # the same model predicting with more threads (large batches)
 
     @property
     def model(self) -> ChurnModel:
         return self.loaded.model
+
+    @cached_property
+    def input_columns(self) -> tuple[tuple[str, str], ...]:
+        """(input, the column that tells whether it was sent), as ``ChurnModel.missing_inputs``."""
+        return tuple((name, "mau_0" if name == "mau" else name) for name in self.model.spec.inputs)
 
 
 @dataclass(frozen=True)
@@ -77,42 +89,162 @@ class ReloadStatus:
         }
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """What the source would load now, and its latest failure (if it reports one)."""
+
+    identity: str | None
+    version: str | None = None
+    failure: Failure | None = None
+
+
+class ModelSource(Protocol):
+    """Where a holder's models come from."""
+
+    uri: str
+
+    def changed(self) -> bool:
+        """Cheap: may ``look`` answer differently than last time?"""
+
+    def look(self) -> Upstream:
+        """What would be loaded now (blocking; runs in a thread)."""
+
+    def load(self) -> tuple[LoadedModel, str | None]:
+        """Load it (blocking): the model and its identity."""
+
+    async def refresh(self) -> Failure | None:
+        """Have the upstream resolve again now (``/admin/reload``); its failure, if any."""
+
+    def interval(self, ready: bool) -> float | None:
+        """Seconds until the next look; None stops watching."""
+
+
+class RegistrySource:
+    """In-process: resolve ``CHURN_MODEL_URI`` through ``models.registry`` (imports MLflow)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Loader | None = None,
+        peek: Peeker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.uri = settings.resolved_model_uri
+        self._loader = loader or load_configured
+        self._peek = peek or peek_configured
+
+    def changed(self) -> bool:
+        return True
+
+    def look(self) -> Upstream:
+        identity = self._peek(self.settings)
+        return Upstream(identity, identity)
+
+    def load(self) -> tuple[LoadedModel, str | None]:
+        loaded = self._loader(self.settings)
+        return loaded, loaded.version if loaded.version is not None else loaded.sha256
+
+    async def refresh(self) -> Failure | None:
+        return None
+
+    def interval(self, ready: bool) -> float | None:
+        seconds = self.settings.model_poll_seconds
+        if seconds > 0:
+            return seconds
+        return None if ready else 5.0  # polling off: retry only until the first model
+
+
+class PublishedSource:
+    """A `churn serve` worker: follow the pointer the parent publishes (``service.pointer``)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        uri: str,
+        poll_seconds: float = 1.0,
+        start_seconds: float = 0.05,
+        reply_seconds: float = 120.0,
+    ) -> None:
+        self.pointer = PointerFile(directory)
+        self.uri = uri
+        self.poll_seconds = poll_seconds
+        self.start_seconds = start_seconds
+        self.reply_seconds = reply_seconds
+
+    def changed(self) -> bool:
+        return self.pointer.changed()
+
+    def look(self) -> Upstream:
+        pointer = self.pointer.read()
+        if pointer is None:
+            return Upstream(None)
+        model = pointer.model
+        if model is None:
+            return Upstream(None, None, pointer.error)
+        return Upstream(model.identity, model.version, pointer.error)
+
+    def load(self) -> tuple[LoadedModel, str | None]:
+        from models.registry import LoadedModel
+
+        pointer = self.pointer.read()
+        if pointer is None or pointer.model is None:
+            why = pointer.error.message if pointer and pointer.error else "nothing published yet"
+            raise ModelError(f"the serving parent has no model to offer: {why}")
+        ref = pointer.model
+        model = ChurnModel.load(ref.path, sha256=ref.sha256)
+        loaded = LoadedModel(
+            model, uri=ref.uri, name=ref.name, version=ref.version, run_id=ref.run_id, sha256=ref.sha256
+        )
+        return loaded, ref.identity
+
+    async def refresh(self) -> Failure | None:
+        """Drop a request for the parent and wait (bounded) until a pointer answers it."""
+        request_id = self.pointer.request_reload()
+        deadline = time.monotonic() + self.reply_seconds
+        while time.monotonic() < deadline:
+            answer = self.pointer.peek()
+            if answer is not None and request_id in answer.answered:
+                return answer.error
+            await asyncio.sleep(0.02)
+        self.pointer.withdraw(request_id)
+        raise ModelError(
+            f"the `churn serve` parent did not answer the reload request within "
+            f"{self.reply_seconds:.0f} s; the current model keeps serving"
+        )
+
+    def interval(self, ready: bool) -> float | None:
+        return self.poll_seconds if ready else self.start_seconds
+
+
 def load_configured(settings: Settings) -> LoadedModel:
     """Load ``CHURN_MODEL_URI`` (default the champion) from the configured MLflow store."""
     from models.registry import load_model
 
-    uri = settings.resolved_model_uri
-    if REGISTRY_URI.match(uri):
-        _point_mlflow_at(settings)
     return load_model(
-        uri, settings.resolved_tracking_uri, settings.registry_uri or settings.resolved_tracking_uri
+        settings.resolved_model_uri,
+        settings.resolved_tracking_uri,
+        settings.registry_uri or settings.resolved_tracking_uri,
     )
 
 
 def peek_configured(settings: Settings) -> str | None:
     """What the configured URI points at now: the registry version, or the bundle's SHA-256."""
+    from models.registry import MODEL_URI, resolve_version
+
     uri = settings.resolved_model_uri
-    match = REGISTRY_URI.match(uri)
+    match = MODEL_URI.match(uri)
     if match is None:
+        from features.files import file_sha256
+
         path = Path(uri)
         return file_sha256(path) if path.is_file() else None
     if match["version"]:
         return match["version"]
-    from models.registry import resolve_version
-
     registry = settings.registry_uri or settings.resolved_tracking_uri
     found = resolve_version(
         match["name"], match["alias"], None, settings.resolved_tracking_uri, registry
     )
     return str(found.version)
-
-
-def _point_mlflow_at(settings: Settings) -> None:
-    """MLflow resolves ``models:/`` artifact downloads through its global registry URI."""
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
 
 
 def canary(model: ChurnModel) -> None:
@@ -133,27 +265,39 @@ def canary(model: ChurnModel) -> None:
 
 
 class ModelHolder:
-    """Holds the serving model of one worker; reloads are serialised, requests never wait."""
+    """Holds the serving model of one worker; reloads are serialised, requests never wait.
+
+    ``threads``: LightGBM threads per prediction (``churn serve``: 1 per worker);
+    ``wide_threads``: for the large batches the scorer hands to ``Serving.wide``.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        loader: Loader = load_configured,
-        peek: Peeker = peek_configured,
+        source: ModelSource | None = None,
+        *,
+        threads: int | None = None,
+        wide_threads: int = 2,
     ) -> None:
         self.settings = settings
+        self.source: ModelSource = source or RegistrySource(settings)
         self.current: Serving | None = None
         self.last_reload: ReloadStatus | None = None
-        self._loader = loader
-        self._peek = peek
+        self.threads = threads
+        self.wide_threads = wide_threads
         self._swap_listeners: list[Callable[[Serving | None, Serving], None]] = []
         self._failure_listeners: list[Callable[[str], None]] = []
         self._lock = asyncio.Lock()
         self._failed_identity: str | None = None
+        self._seen_failure: Failure | None = None
 
     @property
     def ready(self) -> bool:
         return self.current is not None
+
+    @property
+    def uri(self) -> str:
+        return self.source.uri
 
     def subscribe(
         self,
@@ -167,66 +311,72 @@ class ModelHolder:
             self._failure_listeners.append(on_failure)
 
     async def reload(self, force: bool = False) -> tuple[bool, Serving]:
-        """Load the configured model unless it is the one served; raise ModelError if it fails.
-
-        Returns (swapped, serving). On failure the old model keeps serving.
-        """
+        """Have the source resolve again, then load unless it is the model served (or
+        ``force``); raise ModelError if that fails. Returns (swapped, serving); on failure
+        the old model keeps serving."""
         async with self._lock:
+            failure = await self.source.refresh()
+            if failure is not None:
+                self._note_upstream_failure(failure)
+                raise ModelError(f"loading {self.uri} failed ({self._still_serving()}): {failure.message}")
             return await anyio.to_thread.run_sync(self.load_blocking, force)
 
     async def poll_once(self) -> None:
-        """Reload if the alias (or bundle file) moved; failures are recorded, never raised."""
+        """Load what the source names if it changed; failures are recorded, never raised."""
+        if not self.source.changed():
+            return
         async with self._lock:
             try:
-                identity = await anyio.to_thread.run_sync(self._peek, self.settings)
+                upstream = await anyio.to_thread.run_sync(self.source.look)
             except Exception as exc:
-                self._record_failure(
-                    f"cannot look up {self.settings.resolved_model_uri}: {_message(exc)}", None
-                )
+                self._record_failure(f"cannot look up {self.uri}: {_message(exc)}", None, None)
                 return
+            if upstream.failure is not None:
+                self._note_upstream_failure(upstream.failure)
             served = self.current.identity if self.current else None
-            if identity is None or identity == served or identity == self._failed_identity:
+            if upstream.identity is None or upstream.identity in (served, self._failed_identity):
                 return
             # A failure is recorded in last_reload; the old model keeps serving.
             with contextlib.suppress(ChurnError):
                 await anyio.to_thread.run_sync(self.load_blocking, True)
 
-    async def poll_forever(self) -> None:
-        """Load at start-up (retrying on the poll interval) and follow the alias from then on."""
-        interval = self.settings.model_poll_seconds
+    async def watch(self) -> None:
+        """Follow the source: the first model as soon as there is one, then every change."""
         while True:
-            if self.current is None:
-                with contextlib.suppress(ChurnError):
-                    await self.reload(force=True)
-            else:
-                await self.poll_once()
-            await asyncio.sleep(interval if interval > 0 else 5.0)
-            if interval <= 0 and self.current is not None:
-                return  # polling disabled: stop once the first model is in
+            await self.poll_once()
+            interval = self.source.interval(self.ready)
+            if interval is None:
+                return
+            await asyncio.sleep(interval)
 
     def load_blocking(self, force: bool) -> tuple[bool, Serving]:
         previous = self.current
-        if not force and previous is not None and self._peek_quietly() == previous.identity:
-            return False, previous
+        if not force and previous is not None:
+            upstream = self._look_quietly()
+            if upstream is not None and upstream.identity == previous.identity:
+                return False, previous
         try:
-            loaded = self._loader(self.settings)
+            loaded, identity = self.source.load()
+            if self.threads is not None:
+                loaded.model.set_threads(self.threads)
             canary(loaded.model)
         except Exception as exc:
             message = _message(exc)
-            self._record_failure(message, self._peek_quietly())
-            serving = (
-                f"still serving version {previous.ref['version']}"
-                if previous
-                else "no model is served"
+            upstream = self._look_quietly()
+            self._record_failure(
+                message,
+                upstream.identity if upstream else None,
+                upstream.version if upstream else None,
             )
-            raise ModelError(
-                f"loading {self.settings.resolved_model_uri} failed ({serving}): {message}"
-            ) from exc
+            raise ModelError(f"loading {self.uri} failed ({self._still_serving()}): {message}") from exc
+        model = loaded.model
+        wide = dataclasses.replace(model, threads=self.wide_threads) if self.threads else model
         serving = Serving(
             loaded=loaded,
             loaded_at=_now(),
             ref={"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id},
-            identity=loaded.version if loaded.version is not None else loaded.sha256,
+            identity=identity,
+            wide=wide,
         )
         self.current = serving  # the swap: one reference assignment
         self._failed_identity = None
@@ -237,6 +387,7 @@ class ModelHolder:
                 "fields": {
                     "uri": loaded.uri,
                     "version": loaded.version,
+                    "sha256": loaded.sha256,
                     "previous": previous.ref["version"] if previous else None,
                 }
             },
@@ -245,19 +396,32 @@ class ModelHolder:
             listener(previous, serving)
         return True, serving
 
-    def _peek_quietly(self) -> str | None:
+    def _still_serving(self) -> str:
+        current = self.current
+        return f"still serving version {current.ref['version']}" if current else "no model is served"
+
+    def _look_quietly(self) -> Upstream | None:
         try:
-            return self._peek(self.settings)
+            return self.source.look()
         except Exception:
             return None
 
-    def _record_failure(self, message: str, identity: str | None) -> None:
+    def _note_upstream_failure(self, failure: Failure) -> None:
+        """A failure the source reports (the parent's resolution): recorded once."""
+        if failure == self._seen_failure:
+            return
+        self._seen_failure = failure
+        self._record_failure(failure.message, None, failure.version, dt.datetime.fromisoformat(failure.at))
+
+    def _record_failure(
+        self, message: str, identity: str | None, version: str | None, at: dt.datetime | None = None
+    ) -> None:
         if identity is not None:
             self._failed_identity = identity
-        self.last_reload = ReloadStatus(_now(), False, identity, message)
+        self.last_reload = ReloadStatus(at or _now(), False, version, message)
         log.error(
             "model load failed",
-            extra={"fields": {"uri": self.settings.resolved_model_uri, "error": message}},
+            extra={"fields": {"uri": self.uri, "version": version, "error": message}},
         )
         for on_failure in self._failure_listeners:
             on_failure(message)

@@ -88,6 +88,7 @@ class Metrics:
             registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._score_children: dict[str, Histogram] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -102,7 +103,9 @@ class Metrics:
         children[1].observe(seconds)
 
     def observe_scores(self, endpoint: str, probabilities: Iterable[float]) -> None:
-        histogram = self.scores.labels(endpoint)
+        histogram = self._score_children.get(endpoint)
+        if histogram is None:
+            histogram = self._score_children[endpoint] = self.scores.labels(endpoint)
         for p in probabilities:
             histogram.observe(p)
 

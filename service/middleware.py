@@ -3,14 +3,18 @@
 Pure ASGI (no ``BaseHTTPMiddleware``) so it costs a few microseconds: it wraps
 ``receive`` to count body bytes and ``send`` to learn the status and add
 ``X-Request-ID``. Handlers leave the account ids they scored in the scope under
-``ACCOUNT_IDS`` for the log line.
+``ACCOUNT_IDS`` for the log line. After a large batch it hands the freed heap back to the
+operating system (``release_memory``).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +27,7 @@ from service.metrics import Metrics
 ACCOUNT_IDS = "churn.account_ids"
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+RELEASE_AFTER_ACCOUNTS = 1_000  # requests this large leave tens of MB of freed heap behind
 
 
 def body_too_large(size: int, limit: int) -> TooLarge:
@@ -77,7 +82,29 @@ class Observe:
             route = _route(scope)
             method = scope["method"]
             self.metrics.observe_request(route, method, status, seconds)
-            log_request(request_id.decode(), method, route, status, seconds, scope.get(ACCOUNT_IDS))
+            account_ids = scope.get(ACCOUNT_IDS)
+            log_request(request_id.decode(), method, route, status, seconds, account_ids)
+            if account_ids is not None and len(account_ids) >= RELEASE_AFTER_ACCOUNTS:
+                release_memory()
+
+
+def release_memory() -> None:
+    """Return freed heap to the operating system (glibc ``malloc_trim``; elsewhere nothing).
+
+    A 10,000-account batch allocates ~60 MB of short-lived objects that the allocator keeps
+    after they are freed; trimming costs ~4 ms and keeps each worker near its resting size.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (AttributeError, OSError):
+        return None
 
 
 def _request_id(scope: Scope) -> bytes:

@@ -122,7 +122,9 @@ class AccountScore(BaseModel):
     churn_probability: float = Field(
         ge=0, le=1, description="P(churn within horizon_days of as_of)."
     )
-    horizon_days: int = Field(examples=[90])
+    horizon_days: int | None = Field(
+        examples=[90], description="Days ahead; null for a model trained on one labelled export."
+    )
     risk_tier: str = Field(
         description="low < b <= medium < 2b <= high < 4b <= critical; b = training base rate.",
         examples=["high"],
@@ -177,7 +179,7 @@ class ModelInfo(BaseModel):
     uri: str
     sha256: str | None
     loaded_at: dt.datetime
-    horizon_days: int
+    horizon_days: int | None
     training_window: dict[str, Any] = Field(
         description="Data start/end, first/last observation date."
     )

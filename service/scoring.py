@@ -3,10 +3,16 @@
 No MLflow and no pandas here: snapshots become numpy columns (``records_to_columns``),
 ``ChurnModel.score(columns, explain=True)`` makes one booster call whose contribution row
 sums are the margins, and the per-account dicts are built from ``tolist()``-ed arrays.
+A batch of ``WIDE_BATCH`` accounts or more predicts with two LightGBM threads
+(``Serving.wide``): exact TreeSHAP is most of a 10,000-account batch's time.
+
+Single-account requests that are already waiting together go through ``Coalescer``: one
+vectorised call for all of them (a request's cost is mostly fixed per call, not per row).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from features.schema import AccountSnapshot, Columns, records_to_columns
-from models.bundle import Driver, Scores
+from models.bundle import ChurnModel, Driver, Scores
 from models.value import expected_saved_profit, prioritize, revenue_at_risk
 from service.actions import Playbook
 from service.holder import Serving
@@ -22,6 +28,8 @@ from service.metrics import Metrics
 from service.schemas import PrioritizeRequest
 
 TOP_DRIVERS = 3
+WIDE_BATCH = 2_000  # accounts from which one request predicts with Serving.wide
+FEW_ROWS = 32  # up to this many accounts, missing inputs are found in plain Python
 
 
 def today_utc() -> dt.date:
@@ -50,7 +58,7 @@ class Scorer:
         playbook rules that need none (e.g. a renewal plan) can fire."""
         today = today_utc()
         columns = records_to_columns(snapshots, today)
-        scores = serving.model.score(columns, explain=explain)
+        scores = _model_for(serving, len(snapshots)).score(columns, explain=explain)
         self.metrics.observe_scores(endpoint, scores.probability.tolist())
         return self._results(serving, snapshots, columns, scores, today)
 
@@ -60,7 +68,7 @@ class Scorer:
         Everyone is scored without explanations; only the chosen accounts are explained.
         """
         today = today_utc()
-        model = serving.model
+        model = _model_for(serving, len(request.accounts))
         columns = records_to_columns(request.accounts, today)
         probability = model.score(columns, explain=False).probability
         self.metrics.observe_scores("prioritize", probability.tolist())
@@ -107,7 +115,7 @@ class Scorer:
         else:
             drivers = model.drivers(columns, scores, self.top_k)
         actions = self.playbook.recommend(drivers, tiers, columns)
-        missing = model.missing_inputs(columns)
+        missing = missing_inputs(serving, columns, len(probability))
         horizon = model.horizon_days
         ref = serving.ref
         default_as_of = today.isoformat()
@@ -136,6 +144,80 @@ class Scorer:
                 }
             )
         return out
+
+
+Waiting = tuple[AccountSnapshot, "asyncio.Future[dict[str, Any]]"]
+
+
+class Coalescer:
+    """Scores the single-account requests that are waiting at the same moment in one call.
+
+    A request hands its snapshot over and awaits the result; the first one of an event-loop
+    turn schedules a flush for the end of that turn (``call_soon``), by which time every
+    request whose body had arrived while the worker was busy has handed its snapshot over
+    too. Nothing ever waits for more requests to come: alone, a request is scored at once.
+    Requests are grouped by the model they were answered with and by ``explain``; if a
+    group's call fails, its accounts are scored one by one, so one bad account fails alone.
+    """
+
+    def __init__(self, scorer: Scorer, limit: int = 64) -> None:
+        self.scorer = scorer
+        self.limit = limit  # accounts per call at most
+        self._waiting: dict[tuple[int, bool], tuple[Serving, list[Waiting]]] = {}
+        self._flush_scheduled = False
+
+    async def score(self, serving: Serving, snapshot: AccountSnapshot, explain: bool) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[dict[str, Any]] = loop.create_future()
+        _, waiting = self._waiting.setdefault((id(serving), explain), (serving, []))
+        waiting.append((snapshot, result))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self.flush)
+        return await result
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        groups, self._waiting = self._waiting, {}
+        for (_, explain), (serving, waiting) in groups.items():
+            for start in range(0, len(waiting), self.limit):
+                self._score_group(serving, waiting[start : start + self.limit], explain)
+
+    def _score_group(self, serving: Serving, waiting: list[Waiting], explain: bool) -> None:
+        try:
+            results = self.scorer.score(serving, [snapshot for snapshot, _ in waiting], "score", explain)
+        except Exception as exc:
+            if len(waiting) > 1:  # isolate the account that fails
+                for one in waiting:
+                    self._score_group(serving, [one], explain)
+            elif not waiting[0][1].done():
+                waiting[0][1].set_exception(exc)
+            return
+        for (_, future), result in zip(waiting, results, strict=True):
+            if not future.done():  # the client may have gone
+                future.set_result(result)
+
+
+def _model_for(serving: Serving, accounts: int) -> ChurnModel:
+    return serving.wide if accounts >= WIDE_BATCH else serving.model
+
+
+def missing_inputs(serving: Serving, columns: Columns, rows: int) -> list[list[str]]:
+    """``ChurnModel.missing_inputs``; for a few rows without numpy's per-call cost."""
+    if rows > FEW_ROWS:
+        return serving.model.missing_inputs(columns)
+    result: list[list[str]] = [[] for _ in range(rows)]
+    for name, source in serving.input_columns:
+        values = columns.get(source)
+        if values is None:
+            for row in result:
+                row.append(name)
+            continue
+        text = values.dtype == object  # text: None is missing; numbers: NaN is
+        for row, value in zip(result, values.tolist(), strict=True):
+            if value is None if text else value != value:
+                row.append(name)
+    return result
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:

@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from features.files import file_sha256
 from features.settings import Settings
-from models.bundle import ChurnModel, file_sha256
+from models.bundle import ChurnModel
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
 from models.registry import BUNDLE_FILE, SHA_TAG
 

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.deps import (
-    ServicesDep,
-    ServingDep,
+    answering,
     check_batch,
     json_body_doc,
     json_response,
@@ -27,10 +26,11 @@ router = APIRouter(prefix="/v1", tags=["prioritize"])
     responses=ERRORS,
     summary="Rank accounts by expected saved profit",
 )
-async def prioritize(request: Request, serving: ServingDep, services: ServicesDep) -> Response:
+async def prioritize(request: Request) -> Response:
     """Accounts ranked by `p * expected_save_rate * mrr * 12 * gross_margin - cost_per_action`,
     only those where it is positive, at most `capacity`. Accounts without `mrr` are never
     chosen (their revenue is unknown)."""
+    services, serving = answering(request)
     body = await read_body(request, PRIORITIZE)
     check_batch(len(body.accounts), services.settings)
     note_accounts(request, [a.account_id for a in body.accounts])

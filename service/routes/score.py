@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from features.schema import AccountSnapshot
 from service.deps import (
-    ServicesDep,
-    ServingDep,
+    answering,
     check_batch,
+    explain_flag,
     json_body_doc,
     json_response,
     note_accounts,
@@ -28,12 +26,6 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["score"])
-ExplainQuery = Annotated[
-    bool,
-    Query(
-        description="Per-account drivers (and the actions they call for). `false` skips the contribution pass."
-    ),
-]
 ERRORS = {
     413: {"model": Failure, "description": "Body or batch above the limit"},
     422: {"model": ValidationFailure, "description": "Invalid input; `loc` names the field"},
@@ -44,33 +36,33 @@ ERRORS = {
 @router.post(
     "/score",
     response_model=AccountScore,
-    openapi_extra=json_body_doc(AccountSnapshot),
+    openapi_extra=json_body_doc(AccountSnapshot, explain=True),
     responses=ERRORS,
     summary="Score one account",
 )
-async def score(
-    request: Request, serving: ServingDep, services: ServicesDep, explain: ExplainQuery = True
-) -> Response:
+async def score(request: Request) -> Response:
     """One AccountSnapshot (every field but `account_id` optional; `as_of` defaults to today,
     UTC) -> churn probability over the model's horizon, risk tier, revenue at risk, the top
     drivers in probability points, playbook actions and the inputs that were missing."""
+    services, serving = answering(request)
+    explain = explain_flag(request)
     snapshot = await read_body(request, SNAPSHOT)
     note_accounts(request, [snapshot.account_id])
-    return json_response(services.scorer.score(serving, [snapshot], "score", explain)[0])
+    return json_response(await services.coalescer.score(serving, snapshot, explain))
 
 
 @router.post(
     "/score/batch",
     response_model=ScoreBatchResponse,
-    openapi_extra=json_body_doc(ScoreBatchRequest),
+    openapi_extra=json_body_doc(ScoreBatchRequest, explain=True),
     responses=ERRORS,
     summary="Score many accounts",
 )
-async def score_batch(
-    request: Request, serving: ServingDep, services: ServicesDep, explain: ExplainQuery = True
-) -> Response:
+async def score_batch(request: Request) -> Response:
     """`{"accounts": [...]}`, up to CHURN_BATCH_LIMIT (default 10,000) accounts, scored in one
     vectorised call; one result per account, in the order sent."""
+    services, serving = answering(request)
+    explain = explain_flag(request)
     batch = await read_body(request, SCORE_BATCH)
     check_batch(len(batch.accounts), services.settings)
     note_accounts(request, [a.account_id for a in batch.accounts])

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import string
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from features.derive import INDICATORS, OTHER, FeatureSpec, encode_levels, feature_matrix
+from features.derive import (
+    INDICATORS,
+    OTHER,
+    FeatureSpec,
+    _encode_many,
+    encode_levels,
+    feature_matrix,
+)
 from features.schema import AccountSnapshot, frame_to_columns, frame_to_records, records_to_columns
 from features.snapshot import build_snapshots
 from features.tables import Tables
@@ -113,3 +121,37 @@ def test_reasons_are_plain_words() -> None:
 def test_level_matching_ignores_case_and_spaces() -> None:
     codes = encode_levels(np.array(["yes", " No ", "Yes", "maybe"], dtype=object), ("Yes", "No"))
     assert codes[:3].tolist() == [0, 1, 0] and np.isnan(codes[3])
+
+
+LEVELS = [
+    ("growth", "starter", "enterprise"),
+    ("Yes", "No", OTHER),
+    ("yes", "Yes", "YES ", ""),  # levels that fold alike: the first one wins
+    (),
+]
+
+
+def variants(rng: np.random.Generator, levels: tuple[str, ...]) -> list[object]:
+    """Exact levels, case and space variants, unknown text, None and the empty string."""
+    pool: list[object] = [None, "", " ", "unknown", OTHER, "\tgrowth\n", "\x1cno\x1f"]
+    for level in levels:
+        pool += [level, level.upper(), level.lower(), f"  {level} ", level.title()]
+    pool += ["".join(rng.choice(list(string.ascii_letters + " "), 5)) for _ in range(5)]
+    return pool
+
+
+@pytest.mark.parametrize("levels", LEVELS)
+def test_few_rows_encode_exactly_as_the_vectorised_path(levels) -> None:
+    rng = np.random.default_rng(0)
+    pool = variants(rng, levels)
+    for size in (1, 2, 7, 32):
+        for _ in range(50):
+            values = np.array([pool[i] for i in rng.integers(0, len(pool), size)], dtype=object)
+            np.testing.assert_array_equal(encode_levels(values, levels), _encode_many(values, levels))
+
+
+def test_non_ascii_text_takes_the_vectorised_path() -> None:
+    levels = ("istanbul", "i̇stanbul", "straße")
+    for text in ("İstanbul", "STRASSE", "Straße", " straße "):
+        values = np.array([text], dtype=object)
+        np.testing.assert_array_equal(encode_levels(values, levels), _encode_many(values, levels))

@@ -29,7 +29,7 @@ def test_missing_required_column(frames) -> None:
 
 def test_missing_accounts_table_is_an_error(frames) -> None:
     del frames["accounts"]
-    with pytest.raises(DataError, match="accounts table .* is required"):
+    with pytest.raises(DataError, match=r"accounts table .* is required"):
         load_tables(None, frames)
 
 

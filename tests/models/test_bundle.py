@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from features.errors import ModelError
-from models.bundle import ChurnModel, file_sha256
+from features.files import file_sha256
+from models.bundle import ChurnModel
 
 
 def test_score_margin_is_the_sum_of_contributions(model: ChurnModel, make_columns) -> None:

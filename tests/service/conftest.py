@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,12 +23,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.derive import FeatureSpec
+from features.schema import columns_to_frame
 from features.settings import Settings
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
 from models.registry import LoadedModel
 from service.app import create_app
-from service.holder import ModelHolder
+from service.holder import ModelHolder, RegistrySource
 
 AS_OF = "2025-06-01"
 AS_OF_DAY = float((np.datetime64(AS_OF) - np.datetime64("1970-01-01")).astype(int))
@@ -173,7 +176,7 @@ def make_client(registry: FakeRegistry, tmp_path: Path) -> Iterator[Callable[...
 
     def make(load: bool = True, **overrides: Any) -> TestClient:
         settings = Settings(home=tmp_path, model_poll_seconds=0, **overrides)
-        holder = ModelHolder(settings, loader=registry.load, peek=registry.peek)
+        holder = ModelHolder(settings, RegistrySource(settings, registry.load, registry.peek))
         if load:
             holder.load_blocking(force=True)
         client = TestClient(create_app(settings, holder=holder, poll=False))
@@ -229,6 +232,30 @@ class Served:
             time.sleep(0.2)
         raise TimeoutError(f"{what} not reached in {timeout:.0f}s:\n{self.log.read_text()[-3000:]}")
 
+    def wait_until_every_worker_is_ready(self, workers: int, timeout: float = 60.0) -> None:
+        """Until ``workers`` distinct worker pids serve a model (``churn_model_info`` in the
+        aggregated /metrics); one worker answering /ready says nothing about the others."""
+        self.wait(lambda: len(self.ready_workers()) >= workers, timeout, f"{workers} ready workers")
+
+    def ready_workers(self) -> set[str]:
+        text = self.get("/metrics").text
+        return set(re.findall(r'^churn_model_info\{[^}]*pid="(\d+)"[^}]*\} 1\.0$', text, re.M))
+
+    def worker_pids(self) -> list[int]:
+        """The uvicorn worker processes of this `churn serve` (its spawned children)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue
+            if parent == self.process.pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+        return sorted(found)
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -271,3 +298,39 @@ def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Se
 
 def today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+# --- a real MLflow store ------------------------------------------------------------------------
+
+
+def register(model: ChurnModel, home: Path, promote: bool) -> str:
+    from training.track import RunRecord, record_run
+
+    columns = snapshot_columns(20)
+    frame = columns_to_frame(columns)
+    settings = Settings(home=home, experiment="serve-tests")
+    artifacts = Path(tempfile.mkdtemp(prefix="artifacts-", dir=home.parent))
+    record = RunRecord(
+        model=model,
+        params={"rounds": 40},
+        metrics={"test_roc_auc": 0.8},
+        baseline_params={},
+        baseline_metrics={},
+        tags={},
+        artifacts_dir=artifacts,
+        input_frame=frame.assign(churned=np.arange(len(frame)) % 2),
+        input_example=frame.head(3),
+    )
+    return record_run(record, settings, promote=promote).version
+
+
+def corrupt(home: Path, version: str) -> None:
+    """Change the registered bundle's bytes after registration: its SHA-256 no longer matches."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    source = client.get_model_version("churn-model", version).source
+    location = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
+    (bundle,) = Path(location.removeprefix("file://")).rglob("bundle.joblib")
+    bundle.write_bytes(bundle.read_bytes() + b"tampered")

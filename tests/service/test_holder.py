@@ -12,14 +12,14 @@ import pytest
 from features.errors import ModelError
 from features.settings import Settings
 from service.app import create_app
-from service.holder import ModelHolder, canary
+from service.holder import ModelHolder, RegistrySource, canary
 
 from .conftest import FakeRegistry, fit_model, snapshot
 
 
 def holder_for(registry: FakeRegistry, tmp_path, poll_seconds: float = 0.05) -> ModelHolder:
     settings = Settings(home=tmp_path, model_poll_seconds=poll_seconds)
-    return ModelHolder(settings, loader=registry.load, peek=registry.peek)
+    return ModelHolder(settings, RegistrySource(settings, registry.load, registry.peek))
 
 
 class Overconfident:
@@ -59,7 +59,7 @@ def test_first_load_waits_for_a_champion_then_takes_it(registry, model, tmp_path
     holder = holder_for(registry, tmp_path)
 
     async def scenario() -> None:
-        task = asyncio.create_task(holder.poll_forever())
+        task = asyncio.create_task(holder.watch())
         await asyncio.sleep(0.3)
         assert holder.current is None and "no alias" in holder.last_reload.error
         registry.publish(model, "1")
@@ -106,7 +106,7 @@ def test_polling_survives_a_registry_outage(registry, tmp_path) -> None:
     def down(settings: Settings) -> str:
         raise ConnectionError("registry unreachable")
 
-    holder._peek = down
+    holder.source = RegistrySource(holder.settings, registry.load, down)
     asyncio.run(holder.poll_once())
     assert holder.current.ref["version"] == "1"
     assert (

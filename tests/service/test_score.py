@@ -90,6 +90,27 @@ def test_explain_false_skips_drivers_but_keeps_the_score(client) -> None:
     assert lean["churn_probability"] == pytest.approx(full["churn_probability"], rel=1e-9)
 
 
+def test_explain_that_is_not_a_boolean_is_422_naming_it(client) -> None:
+    response = client.post("/v1/score?explain=maybe", json=snapshot())
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["query", "explain"],
+                "msg": "Input should be a valid boolean, unable to interpret input",
+                "type": "bool_parsing",
+            }
+        ]
+    }
+
+
+def test_explain_is_documented_on_both_score_endpoints(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/score", "/v1/score/batch"):
+        (parameter,) = paths[path]["post"]["parameters"]
+        assert parameter["name"] == "explain" and parameter["schema"]["default"] is True
+
+
 def test_batch_keeps_order_and_matches_predict_proba(client, model) -> None:
     bodies = accounts(40)
     response = client.post("/v1/score/batch", json={"accounts": bodies})

@@ -1,11 +1,10 @@
-"""Real `churn serve` processes (uvicorn workers) driven over HTTP with httpx."""
+"""Real `churn serve` processes (a parent and its uvicorn workers) driven over HTTP with httpx."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import re
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -13,8 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from features.schema import AccountSnapshot, columns_to_frame, records_to_columns
-from features.settings import Settings
+from features.schema import AccountSnapshot, records_to_columns
 from models.bundle import ChurnModel
 
 from .conftest import (
@@ -22,10 +20,11 @@ from .conftest import (
     KEY,
     Served,
     accounts,
+    corrupt,
     fit_model,
     free_port,
+    register,
     snapshot,
-    snapshot_columns,
     start_server,
 )
 
@@ -44,9 +43,26 @@ def served(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
         str(bundle),
         env={"CHURN_API_KEYS": KEY, "CHURN_BATCH_LIMIT": "50", "CHURN_MODEL_POLL_SECONDS": "0"},
     )
-    server.wait(lambda: server.get("/ready").status_code == 200, what="/ready")
+    server.wait_until_every_worker_is_ready(2)
     yield server
     server.stop()
+
+
+def test_every_worker_loads_the_published_bundle(served: Served) -> None:
+    assert len(served.worker_pids()) == 2
+    assert served.ready_workers() == {str(pid) for pid in served.worker_pids()}
+
+
+def test_workers_never_load_pandas_or_scikit_learn(served: Served) -> None:
+    """The shared objects mapped into each real worker: LightGBM's, none of pandas' or
+    scikit-learn's (their compiled modules load with them), and a lean worker."""
+    for pid in served.worker_pids():
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        libraries = {line.split()[-1] for line in maps.splitlines() if line.endswith(".so") or ".so." in line}
+        assert any("lightgbm" in lib for lib in libraries)
+        assert not [lib for lib in libraries if "/pandas/" in lib or "/sklearn/" in lib]
+        rss_kb = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+        assert rss_kb < 200_000
 
 
 def test_ready_once_the_bundle_is_loaded(served: Served, bundle: Path) -> None:
@@ -179,39 +195,6 @@ def test_logs_are_json_with_ids_and_never_the_payload(served: Served) -> None:
 # --- a real MLflow store: no champion yet, polling, reload, a corrupt version ---------------------
 
 
-def register(model: ChurnModel, home: Path, promote: bool) -> str:
-    from training.track import RunRecord, record_run
-
-    columns = snapshot_columns(20)
-    frame = columns_to_frame(columns)
-    settings = Settings(home=home, experiment="serve-tests")
-    artifacts = Path(tempfile.mkdtemp(prefix="artifacts-", dir=home.parent))
-    record = RunRecord(
-        model=model,
-        params={"rounds": 40},
-        metrics={"test_roc_auc": 0.8},
-        baseline_params={},
-        baseline_metrics={},
-        tags={},
-        artifacts_dir=artifacts,
-        input_frame=frame.assign(churned=np.arange(len(frame)) % 2),
-        input_example=frame.head(3),
-    )
-    return record_run(record, settings, promote=promote).version
-
-
-def corrupt(home: Path, version: str) -> None:
-    """Change the registered bundle's bytes after registration: its SHA-256 no longer matches."""
-    from mlflow import MlflowClient
-
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    source = client.get_model_version("churn-model", version).source
-    location = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
-    (bundle,) = Path(location.removeprefix("file://")).rglob("bundle.joblib")
-    bundle.write_bytes(bundle.read_bytes() + b"tampered")
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("registry")
@@ -246,6 +229,8 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
 
     assert register(model, home, promote=True) == "1"
     server.wait(lambda: version_served(server) == "1", timeout=60, what="version 1 via polling")
+    served_sha = server.get("/v1/model", headers=AUTH).json()["sha256"]
+    assert (home / "model-cache" / f"{served_sha}.joblib").is_file()  # fetched once by the parent
 
     register(fit_model(seed=4), home, promote=True)
     server.wait(lambda: version_served(server) == "2", timeout=60, what="version 2 via polling")

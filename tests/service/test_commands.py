@@ -1,0 +1,88 @@
+"""The `churn` command line as users run it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from features.schema import AccountSnapshot
+from features.snapshot import active_points, build_snapshots
+from features.tables import load_tables
+
+
+def churn(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHURN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("CHURN_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained_home(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded MLflow store (SQLite under CHURN_HOME) with a champion trained on demo data."""
+    home = tmp_path_factory.mktemp("home")
+    done = churn("train", "--data", str(demo_data), home=home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (home / "mlflow.db").is_file()
+    return home
+
+
+def test_snapshot_json_lines_validate_as_api_requests(demo_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "snapshots.jsonl"
+    done = churn("snapshot", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    tables = load_tables(demo_data)
+    assert len(rows) == len(active_points(tables, ["2025-03-01"]))
+    for row in rows:
+        AccountSnapshot.model_validate(row)
+    assert not list(tmp_path.glob(".*.tmp")), "no temp file is left behind"
+
+
+def test_snapshot_parquet_equals_stage_one(demo_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "snapshots.parquet"
+    assert churn("snapshot", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=tmp_path).returncode == 0
+    tables = load_tables(demo_data)
+    expected = build_snapshots(tables, active_points(tables, ["2025-03-01"]))
+    written = pd.read_parquet(out)
+    assert list(written.columns) == list(expected.columns)
+    pd.testing.assert_series_equal(written["mau_0"], expected["mau_0"], check_dtype=False)
+
+
+def test_bad_data_exits_2_naming_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    pd.DataFrame({"account_id": ["a"], "signup_date": ["2024-02-30"]}).to_csv(tmp_path / "data" / "accounts.csv", index=False)
+    done = churn("snapshot", "--data", str(tmp_path / "data"), "--as-of", "2024-03-01", "--out", str(tmp_path / "x.csv"), home=tmp_path)
+    assert done.returncode == 2
+    assert "accounts.signup_date: signup_date is not an ISO date" in done.stderr and "'2024-02-30'" in done.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_score_writes_probability_tier_revenue_and_reasons(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    done = churn("score", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=trained_home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = pd.read_csv(out)
+    assert {"account_id", "churn_probability", "risk_tier", "revenue_at_risk", "driver_1"} <= set(scores.columns)
+    assert scores["churn_probability"].between(0, 1).all()
+    assert set(scores["risk_tier"]) <= {"low", "medium", "high", "critical"}
+    assert len(scores) == len(active_points(load_tables(demo_data), ["2025-03-01"]))
+
+
+def test_evaluate_reports_the_training_metrics(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "metrics.json"
+    done = churn("evaluate", "--data", str(demo_data), "--last", "3", "--out", str(out), home=trained_home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = orjson.loads(out.read_bytes())
+    assert 0.5 < metrics["eval_roc_auc"] <= 1.0 and "eval_ece" in metrics and "eval_lift_top10" in metrics
+
+
+def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:
+    done = churn("score", "--data", str(demo_data), "--out", str(tmp_path / "s.csv"), home=tmp_path)
+    assert done.returncode == 3
+    assert "has no alias 'champion'" in done.stderr or "churn-model" in done.stderr
