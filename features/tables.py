@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 FIRST_ROWS_SHOWN = 5
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 STAKEHOLDER_CHANGES = ("left", "joined")
-NPS_TOUCHPOINTS = ("onboarding", "qbr", "support", "renewal", "other")
 
 
 @dataclass(frozen=True)
@@ -161,9 +160,6 @@ class Tables:
                 ends.extend(_max_day(frame[c]) for c in spec.dates if c in frame)
         return date_of(max(e for e in ends if e is not None))
 
-    def with_tables(self, **frames: pd.DataFrame | None) -> Tables:
-        """A copy with some tables replaced (used by tests and the demo generator)."""
-        return replace(self, **frames)
 
 
 def _min_day(column: pd.Series) -> int | None:

@@ -115,13 +115,6 @@ def to_days(values: pd.Series | np.ndarray | Iterable) -> np.ndarray:
     return days
 
 
-def days_to_float(days: np.ndarray) -> np.ndarray:
-    """int64 days with ``MISSING_DAY`` -> float64 days with NaN (the feature form)."""
-    out = days.astype(np.float64)
-    out[days == MISSING_DAY] = np.nan
-    return out
-
-
 def day_of(value: dt.date | str | pd.Timestamp) -> int:
     """One date -> days since epoch."""
     import pandas as pd
@@ -155,11 +148,6 @@ def today_utc() -> dt.date:
 def window_start(as_of: np.ndarray, days: int) -> np.ndarray:
     """Exclusive lower bound of the window ``(as_of - days, as_of]``."""
     return as_of - days
-
-
-def in_window(event_day: np.ndarray, as_of: np.ndarray, days: int) -> np.ndarray:
-    """True where an event day lies in ``(as_of - days, as_of]`` (element-wise)."""
-    return (event_day > as_of - days) & (event_day <= as_of)
 
 
 def window_covered(as_of: np.ndarray, days: int, data_start: int | None) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from models.profile import FeatureProfile
 
 FORMAT_VERSION = 1
 RISK_TIERS = ("low", "medium", "high", "critical")
-TIER_MULTIPLES = (1.0, 2.0, 4.0)  # cut-offs as multiples of the training base rate
+TIER_MULTIPLES = (1.0, 2.0, 4.0)
+FEW_ROWS = 32  # up to this many rows, plain Python beats numpy's per-call cost  # cut-offs as multiples of the training base rate
 
 
 @dataclass(frozen=True)
@@ -170,18 +172,32 @@ class ChurnModel:
             return raw.item() if isinstance(raw, np.generic) else raw
         return None if np.isnan(value) else float(value)
 
+    @cached_property
+    def input_columns(self) -> tuple[tuple[str, str], ...]:
+        """(input, the column that tells whether a snapshot sent it), computed once."""
+        return tuple((name, "mau_0" if name == "mau" else name) for name in self.spec.inputs)
+
     def missing_inputs(self, columns: Mapping[str, np.ndarray]) -> list[list[str]]:
-        """Per row: the inputs the model uses that the snapshot did not provide."""
+        """Per row: the inputs the model uses that the snapshot did not provide.
+
+        A few rows (one HTTP request) are checked value by value: numpy's fixed cost per
+        call would be most of the work; many rows are checked column by column.
+        """
         n = len(next(iter(columns.values())))
         result: list[list[str]] = [[] for _ in range(n)]
-        for name in self.spec.inputs:
-            source = "mau_0" if name == "mau" else name
+        for name, source in self.input_columns:
             values = columns.get(source)
             if values is None:
                 for row in result:
                     row.append(name)
                 continue
-            missing = np.equal(values, None) if values.dtype == object else np.isnan(values)
+            text = values.dtype == object  # text: None is missing; numbers: NaN is
+            if n <= FEW_ROWS:
+                for row, value in zip(result, values.tolist(), strict=True):
+                    if value is None if text else value != value:
+                        row.append(name)
+                continue
+            missing = np.equal(values, None) if text else np.isnan(values)
             for i in np.flatnonzero(missing):
                 result[i].append(name)
         return result

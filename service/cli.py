@@ -97,8 +97,6 @@ def snapshot(
     typer.echo(f"wrote {len(frame)} snapshots at {day} to {out}")
 
 
-def main() -> None:  # pragma: no cover - console script entry
-    app()
 
 
 # --- training, evaluation, scoring -------------------------------------------------------------

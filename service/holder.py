@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,11 +65,6 @@ class Serving:
     @property
     def model(self) -> ChurnModel:
         return self.loaded.model
-
-    @cached_property
-    def input_columns(self) -> tuple[tuple[str, str], ...]:
-        """(input, the column that tells whether it was sent), as ``ChurnModel.missing_inputs``."""
-        return tuple((name, "mau_0" if name == "mau" else name) for name in self.model.spec.inputs)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from service.schemas import PrioritizeRequest
 
 TOP_DRIVERS = 3
 WIDE_BATCH = 2_000  # accounts from which one request predicts with Serving.wide
-FEW_ROWS = 32  # up to this many accounts, missing inputs are found in plain Python
 
 
 def today_utc() -> dt.date:
@@ -115,7 +114,7 @@ class Scorer:
         else:
             drivers = model.drivers(columns, scores, self.top_k)
         actions = self.playbook.recommend(drivers, tiers, columns)
-        missing = missing_inputs(serving, columns, len(probability))
+        missing = serving.model.missing_inputs(columns)
         horizon = model.horizon_days
         ref = serving.ref
         default_as_of = today.isoformat()
@@ -200,24 +199,6 @@ class Coalescer:
 
 def _model_for(serving: Serving, accounts: int) -> ChurnModel:
     return serving.wide if accounts >= WIDE_BATCH else serving.model
-
-
-def missing_inputs(serving: Serving, columns: Columns, rows: int) -> list[list[str]]:
-    """``ChurnModel.missing_inputs``; for a few rows without numpy's per-call cost."""
-    if rows > FEW_ROWS:
-        return serving.model.missing_inputs(columns)
-    result: list[list[str]] = [[] for _ in range(rows)]
-    for name, source in serving.input_columns:
-        values = columns.get(source)
-        if values is None:
-            for row in result:
-                row.append(name)
-            continue
-        text = values.dtype == object  # text: None is missing; numbers: NaN is
-        for row, value in zip(result, values.tolist(), strict=True):
-            if value is None if text else value != value:
-                row.append(name)
-    return result
 
 
 def _nullable(values: np.ndarray) -> list[float | None]:

@@ -26,7 +26,6 @@ import pandas as pd
 from features.errors import DataError
 from features.schema import (
     AMOUNT_FIELDS,
-    ATTRIBUTE_PREFIX,
     COUNT_FIELDS,
     DATE_FIELDS,
     MAU_COLUMNS,
@@ -326,10 +325,6 @@ def _field(column: pd.Series, source: str, target: str, report: list[str]) -> pd
         report.append(f"{source}: {int(negative.sum())} negative value(s) treated as missing")
         numbers = numbers.mask(negative)
     return numbers.astype(np.float64)
-
-
-def attribute_names_of(snapshots: pd.DataFrame) -> list[str]:
-    return [c[len(ATTRIBUTE_PREFIX) :] for c in snapshots.columns if c.startswith(ATTRIBUTE_PREFIX)]
 
 
 # --- from a clean table to the training pipeline's splits --------------------------------------

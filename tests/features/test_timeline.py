@@ -15,7 +15,6 @@ from features.timeline import (
     churn_label,
     day_of,
     first_observation_date,
-    in_window,
     lifecycle_stage_codes,
     next_term_end,
     normalize_contract_type,
@@ -25,12 +24,6 @@ from features.timeline import (
 
 def days(*texts: str) -> np.ndarray:
     return np.array([day_of(t) for t in texts], dtype=np.int64)
-
-
-def test_window_is_open_below_and_closed_above() -> None:
-    as_of = days("2024-03-31")
-    events = days("2024-03-01", "2024-03-02", "2024-03-31", "2024-04-01")
-    assert in_window(events, as_of, 30).tolist() == [False, True, True, False]
 
 
 def test_add_months_clips_to_month_end() -> None:

@@ -59,6 +59,17 @@ def test_missing_inputs_lists_fields_the_model_reads(model: ChurnModel, make_col
     assert "plan" in missing[0] and "plan" in missing[1]
 
 
+def test_missing_inputs_of_a_few_rows_equal_those_of_many(model: ChurnModel, make_columns) -> None:
+    columns = make_columns(80, seed=5)
+    columns["seats"][::3] = np.nan
+    columns["plan"][1::4] = None
+    del columns["mau_1"]
+    many = model.missing_inputs(columns)  # column by column
+    few = [row for start in range(0, 80, 20) for row in model.missing_inputs({k: v[start : start + 20] for k, v in columns.items()})]
+    assert few == many
+    assert any("seats" in row for row in many) and not all("seats" in row for row in many)
+
+
 def test_save_and_load_round_trip(model: ChurnModel, make_columns, tmp_path: Path) -> None:
     path = model.save(tmp_path / "bundle.joblib")
     loaded = ChurnModel.load(path, sha256=file_sha256(path))

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import pytest
 
-from features.schema import AccountSnapshot, records_to_columns
+from features.schema import AccountSnapshot
 from features.settings import Settings
 from service import scoring
 from service.actions import Playbook
 from service.holder import ModelHolder, RegistrySource, Serving
 from service.metrics import Metrics
-from service.scoring import Coalescer, Scorer, missing_inputs
+from service.scoring import Coalescer, Scorer
 
-from .conftest import AS_OF, FakeRegistry, accounts, snapshot
+from .conftest import FakeRegistry, accounts, snapshot
 
 
 @pytest.fixture
@@ -110,24 +109,6 @@ def test_a_large_batch_uses_the_wide_model_with_the_same_scores(
     monkeypatch.setattr(scoring, "WIDE_BATCH", 10)
     assert scoring._model_for(serving, 12) is serving.wide and serving.wide.threads == 2
     assert scorer.score(serving, batch, "score_batch") == narrow
-
-
-# --- missing inputs without numpy for a few rows ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "bodies",
-    [
-        [snapshot()],
-        [{"account_id": "bare"}],
-        [snapshot(mrr=None, plan=None, mau=[None, 3])],
-        [snapshot(), {"account_id": "bare"}, snapshot(nps_last=None, attributes={"industry": "retail"})],
-    ],
-)
-def test_missing_inputs_for_a_few_rows_match_the_model(serving, bodies) -> None:
-    columns = records_to_columns(snapshots(bodies), dt.date.fromisoformat(AS_OF))
-    expected = serving.model.missing_inputs(columns)
-    assert missing_inputs(serving, columns, len(bodies)) == expected
 
 
 # --- category codes by dict lookup for a few rows ----------------------------------------------
