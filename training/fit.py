@@ -49,7 +49,7 @@ class TrainParams:
     path_smooth: float = 0.0
     num_boost_round: int = 3000
     early_stopping_rounds: int = 100
-    refit: bool = True  # after early stopping, refit on train + validation (the most recent rows)
+    refit: bool = True  # after early stopping and calibration, refit on every window before test
     model_form: str = "auto"  # auto | trees | linear+trees (chosen on the validation window)
     calibration: str = "platt"
     baseline_c: float = 1.0
@@ -185,11 +185,26 @@ def early_stopped(
     return Boosted(booster, trees, float(losses[trees - 1]))
 
 
-def fit_model_form(
+@dataclass(frozen=True)
+class ModelForm:
+    """What the validation window chose: trees alone or boosted from a linear base, and
+    how many trees per training row."""
+
+    name: str
+    trees: int
+    train_rows: int
+    report: dict[str, Any]
+
+    def trees_for(self, rows: int, cap: int) -> int:
+        """The early-stopped size, scaled to a refit on more rows."""
+        return max(1, min(cap, round(self.trees * rows / self.train_rows)))
+
+
+def choose_model_form(
     spec: FeatureSpec, train: Part, validation: Part, params: TrainParams
-) -> tuple[lgb.Booster, LinearBase | None, dict[str, Any]]:
+) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
     """Trees alone, or trees boosted from a linear base: whichever the validation window
-    prefers (``model_form=auto``), then refit on train + validation.
+    prefers (``model_form=auto``), with its early-stopped booster.
 
     Some data is mostly additive (a flat export like Telco), some mostly interactions
     (event histories): the held-out log loss decides, never the test window.
@@ -203,25 +218,30 @@ def fit_model_form(
     if params.model_form in ("auto", "linear+trees"):
         linear = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
         candidates["linear+trees"] = (early_stopped(spec, train, validation, params, linear), linear)
-    form = min(candidates, key=lambda name: candidates[name][0].validation_loss)
-    boosted, linear = candidates[form]
+    name = min(candidates, key=lambda n: candidates[n][0].validation_loss)
+    boosted, linear = candidates[name]
     report = {
-        "model_form": form,
-        "validation_log_loss": {name: c[0].validation_loss for name, c in candidates.items()},
+        "model_form": name,
+        "validation_log_loss": {n: c[0].validation_loss for n, c in candidates.items()},
         "early_stopping_trees": boosted.trees,
     }
-    log.info("model form %s (validation log loss %s)", form, report["validation_log_loss"])
-    if not params.refit:
-        return lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees)), linear, report
-    # The validation rows are the most recent labelled ones: once they have chosen the
-    # form and the number of trees, the final model learns from them too.
-    both = Part(np.vstack([train.features, validation.features]), np.concatenate([train.label, validation.label]))
-    if linear is not None:
+    log.info("model form %s (validation log loss %s)", name, report["validation_log_loss"])
+    booster = lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees))
+    return ModelForm(name, boosted.trees, len(train.label), report), booster, linear
+
+
+def fit_form(
+    spec: FeatureSpec, parts: Sequence[Part], form: ModelForm, params: TrainParams
+) -> tuple[lgb.Booster, LinearBase | None]:
+    """The chosen form, fitted on the given windows together with the size early stopping found."""
+    both = Part(*_stacked(parts))
+    linear = None
+    if form.name == "linear+trees":
+        categorical = [spec.names.index(c) for c in spec.categorical]
         linear = LinearBase(params.baseline_c).fit(both.features, both.label, categorical)
-    trees = min(params.num_boost_round, round(boosted.trees * len(both.label) / len(train.label)))
     init = None if linear is None else linear.margin(both.features)
-    booster = lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees)
-    return booster, linear, report
+    trees = form.trees_for(len(both.label), params.num_boost_round)
+    return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees), linear
 
 
 def fit_churn_model(
@@ -232,15 +252,23 @@ def fit_churn_model(
     params: TrainParams,
     metadata: dict[str, Any],
 ) -> ChurnModel:
-    """Booster (form and size chosen on validation), calibrator on the calibration window."""
-    booster, linear, report = fit_model_form(spec, train, validation, params)
+    """Booster (form and size chosen on validation), calibrator on the calibration window.
+
+    The calibrator maps the early-stopped booster's margins on the calibration window.
+    With ``refit`` the served booster then learns from every window before test, keeping
+    that calibrator: those windows hold the most recent labelled rows, and churn drifts.
+    The test window stays unseen, so the test metrics judge exactly what is served.
+    """
+    form, booster, linear = choose_model_form(spec, train, validation, params)
     model = ChurnModel(spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear)
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
+    if params.refit:
+        model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
     model.metadata = {
         **metadata,
-        **report,
+        **form.report,
         "base_rate": float(np.mean(train.label)),
-        "trees": booster.num_trees(),
+        "trees": model.booster.num_trees(),
         "calibration": model.calibrator.describe(),
         "params": params.as_dict(),
     }
@@ -248,7 +276,21 @@ def fit_churn_model(
     return model
 
 
-def fit_baseline(spec: FeatureSpec, train: Part, params: TrainParams) -> LinearBase:
-    """Logistic regression on the same features: the bar LightGBM must clear."""
+def fit_baseline(
+    spec: FeatureSpec, train: Part, validation: Part, calibration: Part, params: TrainParams
+) -> tuple[LinearBase, Calibrator]:
+    """Logistic regression on the same features: the bar LightGBM must clear.
+
+    It gets the same windows as the model (calibrated on the calibration window as fitted
+    on train, then refitted on every window before test with ``refit``): a fair bar.
+    """
     categorical = [spec.names.index(c) for c in spec.categorical]
-    return LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
+    baseline = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
+    calibrator = Calibrator(params.calibration).fit(baseline.margin(calibration.features), calibration.label)
+    if params.refit:
+        baseline = LinearBase(params.baseline_c).fit(*_stacked([train, validation, calibration]), categorical)
+    return baseline, calibrator
+
+
+def _stacked(parts: Sequence[Part]) -> tuple[np.ndarray, np.ndarray]:
+    return np.vstack([p.features for p in parts]), np.concatenate([p.label for p in parts])

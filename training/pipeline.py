@@ -163,9 +163,9 @@ def fit_splits(
     with steps.step(f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"):
         model = fit_churn_model(spec, parts["train"], parts["validation"], parts["calibration"], params, metadata)
     with steps.step("training the logistic-regression baseline"):
-        baseline = fit_baseline(spec, parts["train"], params)
-        margin = baseline.decision_function(parts["calibration"].features)
-        baseline_calibrator = Calibrator(params.calibration).fit(margin, labels["calibration"])
+        baseline, baseline_calibrator = fit_baseline(
+            spec, parts["train"], parts["validation"], parts["calibration"], params
+        )
     return Fitted(model, baseline, baseline_calibrator)
 
 

@@ -1,13 +1,17 @@
-"""Hyperparameters: defaults, TOML files and key=value pairs, all typed."""
+"""Hyperparameters (defaults, TOML files and key=value pairs, all typed) and the fit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from features.derive import FeatureSpec
 from features.errors import ModelError
-from training.fit import TrainParams, load_params
+from models.linear import LinearBase
+from training.evaluate import expected_calibration_error
+from training.fit import Part, TrainParams, fit_baseline, fit_churn_model, load_params
 
 
 def test_pairs_override_the_file_and_are_typed(tmp_path: Path) -> None:
@@ -41,3 +45,57 @@ def test_boolean_parameters_read_words() -> None:
     assert load_params(None, ["refit=yes"]).refit is True
     with pytest.raises(ModelError, match="refit='maybe' is not a bool"):
         load_params(None, ["refit=maybe"])
+
+
+def windows(seed: int = 0, rows: tuple[int, ...] = (4000, 1000, 1500, 20000)) -> tuple[FeatureSpec, list[Part]]:
+    """Stationary generated snapshots cut into train, validation, calibration and fresh rows."""
+    rng = np.random.default_rng(seed)
+    n = sum(rows)
+    seats = rng.integers(2, 40, n).astype(float)
+    active = np.floor(seats * rng.beta(2, 2, n))
+    columns = {
+        "account_id": np.array([f"acc{i}" for i in range(n)], dtype=object),
+        "as_of": np.full(n, 20000.0),
+        "signup_date": 20000.0 - rng.integers(10, 900, n),
+        "seats": seats,
+        "mau_0": active,
+        "mau_1": np.minimum(seats, active + rng.integers(0, 5, n)),
+    }
+    label = (rng.random(n) < 1 / (1 + np.exp(1 + 4 * active / seats))).astype(np.int8)
+    spec = FeatureSpec.fit(columns, columns["account_id"])
+    features = spec.matrix(columns)
+    cuts = np.cumsum(rows)[:-1]
+    return spec, [Part(f, y) for f, y in zip(np.split(features, cuts), np.split(label, cuts), strict=True)]
+
+
+def test_refit_sizes_the_booster_for_every_window_before_test() -> None:
+    spec, (train, validation, calibration, _) = windows()
+    model = fit_churn_model(spec, train, validation, calibration, TrainParams(model_form="trees"), {})
+    rows = len(train.label) + len(validation.label) + len(calibration.label)
+    assert model.metadata["trees"] == round(model.metadata["early_stopping_trees"] * rows / len(train.label))
+
+
+def test_without_refit_the_early_stopped_booster_is_served() -> None:
+    spec, (train, validation, calibration, _) = windows()
+    model = fit_churn_model(spec, train, validation, calibration, TrainParams(model_form="trees", refit=False), {})
+    assert model.metadata["trees"] == model.metadata["early_stopping_trees"]
+
+
+def test_refit_model_stays_calibrated_on_unseen_rows() -> None:
+    spec, (train, validation, calibration, fresh) = windows()
+    model = fit_churn_model(spec, train, validation, calibration, TrainParams(), {})
+    probability = model.calibrator.transform(model.margin(fresh.features))
+    assert expected_calibration_error(fresh.label, probability) <= 0.02
+    assert abs(probability.mean() - fresh.label.mean()) <= 0.01
+
+
+def test_baseline_learns_from_the_same_windows_as_the_model() -> None:
+    spec, (train, validation, calibration, _) = windows()
+    baseline, _ = fit_baseline(spec, train, validation, calibration, TrainParams())
+    categorical = [spec.names.index(c) for c in spec.categorical]
+    every = LinearBase().fit(
+        np.vstack([train.features, validation.features, calibration.features]),
+        np.concatenate([train.label, validation.label, calibration.label]),
+        categorical,
+    )
+    np.testing.assert_allclose(baseline.coef_, every.coef_)

@@ -1,7 +1,7 @@
 """Quality floors on demo data: the model against the Bayes limit (truth.parquet).
 
 `make quality` runs seeds 0-2 at full size (5,000 accounts, 3 years); `make test` runs
-seed 0 only. The demo generator's noise is fixed (docs/demo-data.md): these floors are
+seed 0 only. Every seed must reach the floor on its own. The demo generator's noise is fixed (docs/demo-data.md): these floors are
 met by features and modelling, never by changing the generator.
 """
 
@@ -11,7 +11,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -23,8 +22,7 @@ from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 
 ACCOUNTS, START, END = 5000, dt.date(2023, 1, 1), dt.date(2025, 12, 31)
-FLOOR = 0.04  # model AUC at most this far below the truth's AUC on the same rows (mean of 3 seeds)
-ONE_SEED_FLOOR = 0.05  # one seed's test window alone: the floor plus its seed-to-seed spread
+FLOOR = 0.04  # model AUC at most this far below the truth's AUC on the same rows, per seed
 LEAK = 0.01  # a model above the truth by more than this can only be seeing the future
 MAX_ECE = 0.02
 
@@ -64,22 +62,19 @@ def train_on_demo(seed: int, out: Path) -> Outcome:
 
 def check_outcome(outcome: Outcome) -> None:
     assert outcome.model_auc <= outcome.truth_auc + LEAK, f"AUC above the Bayes limit: leakage? {outcome}"
+    assert outcome.gap <= FLOOR, f"seed {outcome.seed}: {outcome.gap:.4f} below the truth's AUC: {outcome}"
     assert outcome.ece <= MAX_ECE, outcome
     assert outcome.model_auc > outcome.baseline_auc, outcome
 
 
-def test_seed_0_is_calibrated_beats_the_baseline_and_does_not_leak(tmp_path: Path) -> None:
-    outcome = train_on_demo(0, tmp_path)
-    check_outcome(outcome)
-    assert outcome.gap <= ONE_SEED_FLOOR, outcome
+def test_seed_0_reaches_the_floor_is_calibrated_beats_the_baseline_and_does_not_leak(tmp_path: Path) -> None:
+    check_outcome(train_on_demo(0, tmp_path))
 
 
 @pytest.mark.quality
-def test_three_seeds_reach_the_floor(tmp_path: Path) -> None:
-    outcomes = [train_on_demo(seed, tmp_path / f"seed{seed}") for seed in (0, 1, 2)]
-    for outcome in outcomes:
-        check_outcome(outcome)
-        print(f"seed {outcome.seed}: model {outcome.model_auc:.4f} truth {outcome.truth_auc:.4f} "
-              f"gap {outcome.gap:.4f} baseline {outcome.baseline_auc:.4f} ece {outcome.ece:.4f}")
-    mean_gap = float(np.mean([o.gap for o in outcomes]))
-    assert mean_gap <= FLOOR, f"mean gap to the truth {mean_gap:.4f} over seeds 0-2 is above {FLOOR}"
+@pytest.mark.parametrize("seed", [1, 2])
+def test_other_seeds_reach_the_floor(seed: int, tmp_path: Path) -> None:
+    outcome = train_on_demo(seed, tmp_path)
+    print(f"seed {outcome.seed}: model {outcome.model_auc:.4f} truth {outcome.truth_auc:.4f} "
+          f"gap {outcome.gap:.4f} baseline {outcome.baseline_auc:.4f} ece {outcome.ece:.4f}")
+    check_outcome(outcome)
