@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     horizon_days: int = Field(DEFAULT_HORIZON_DAYS, gt=0, le=730)
     exclude_columns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    retrain_min_gain: float = Field(0.0, ge=0, le=1, description="ROC-AUC a challenger must add to replace the champion.")
+    retrain_min_churners: int = Field(20, ge=1, description="Churners the test window needs to judge a challenger.")
+    retrain_max_ece: float = Field(0.05, gt=0, le=1, description="A less calibrated challenger is never promoted.")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

@@ -116,21 +116,30 @@ def load_settings(**overrides: Any):
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
+HorizonOption = Annotated[int | None, typer.Option(min=1, help="Label horizon in days (default 90).")]
+EveryOption = Annotated[str, typer.Option(help="Observation frequency (pandas alias): MS, W-MON, QS.")]
+DataEndOption = Annotated[str | None, typer.Option("--data-end", help="Treat data as ending on this date.")]
+ParamOption = Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")]
+ParamsFileOption = Annotated[Path | None, typer.Option("--params", help="TOML file of hyperparameters.")]
+PeriodsOption = Annotated[int, typer.Option(min=1, help="Observation dates in this split.")]
+
+
 @app.command()
 @reports_errors
 def train(
     data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
     tracking_uri: TrackingOption = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon in days (default 90).")] = None,
-    every: Annotated[str, typer.Option(help="Observation frequency (pandas alias): MS, W-MON, QS.")] = "MS",
-    data_end: Annotated[str | None, typer.Option("--data-end", help="Treat data as ending on this date.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")] = None,
-    params_file: Annotated[Path | None, typer.Option("--params", help="TOML file of hyperparameters.")] = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    every: EveryOption = "MS",
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
     promote: Annotated[bool, typer.Option(help="Move the champion alias to this version.")] = False,
-    validation_periods: Annotated[int, typer.Option(min=1)] = 2,
-    calibration_periods: Annotated[int, typer.Option(min=1)] = 3,
-    test_periods: Annotated[int, typer.Option(min=1)] = 3,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
     table: Annotated[Path | None, typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer.")] = None,
     label: Annotated[str | None, typer.Option("--label", help="Table mode: the churn flag column.")] = None,
@@ -172,19 +181,89 @@ def train(
         for line in clean.report:
             typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
     else:
-        from features.tables import load_tables
-        from training.dataset import SplitPlan
-        from training.pipeline import prepare_events
-
-        with steps.step(f"loading tables from {data}"):
-            tables = load_tables(data)
-        end = parse_date(data_end) if data_end else None
-        plan = SplitPlan(validation_periods, calibration_periods, test_periods)
-        with steps.step("building point-in-time snapshots and labels"):
-            prepared = prepare_events(tables, settings.horizon_days, every, end, plan, settings.exclude_columns)
+        plan = (validation_periods, calibration_periods, test_periods)
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
     print_split(prepared.summary)
     result = train_and_record(prepared, params, settings, promote=promote, steps=steps, run_name=run_name)
     print_training_result(result, settings)
+
+
+def prepare_event_data(
+    data: Path, settings: Any, every: str, data_end: str | None, plan: tuple[int, int, int], steps: Any
+) -> Any:
+    """Event tables -> labelled, temporally split snapshots (shared by train and retrain)."""
+    from features.tables import load_tables
+    from training.dataset import SplitPlan
+    from training.pipeline import prepare_events
+
+    with steps.step(f"loading tables from {data}"):
+        tables = load_tables(data)
+    end = parse_date(data_end) if data_end else None
+    with steps.step("building point-in-time snapshots and labels"):
+        return prepare_events(tables, settings.horizon_days, every, end, SplitPlan(*plan), settings.exclude_columns)
+
+
+@app.command()
+@reports_errors
+def retrain(
+    data: DataOption,
+    tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    every: EveryOption = "MS",
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
+    min_gain: Annotated[float | None, typer.Option(min=0, help="ROC-AUC the challenger must add (CHURN_RETRAIN_MIN_GAIN).")] = None,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = "retrain",
+) -> None:
+    """Train a challenger on the latest data; it replaces the champion only if it beats it.
+
+    Both are scored on the challenger's test window (the latest labelled dates). The
+    verdict and the champion's figures are recorded on the challenger's run. Meant for
+    a scheduler (cron, Kubernetes CronJob); a lock keeps two runs from overlapping.
+    """
+    from training.fit import load_params
+    from training.progress import Steps
+    from training.retrain import LOCK_FILE, retrain_lock
+    from training.retrain import retrain as run_retrain
+
+    settings = load_settings(
+        tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon, retrain_min_gain=min_gain
+    )
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    plan = (validation_periods, calibration_periods, test_periods)
+    with retrain_lock(settings.resolved_home / LOCK_FILE):
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
+        print_split(prepared.summary)
+        result = run_retrain(prepared, params, settings, steps=steps, run_name=run_name)
+    print_retrain_result(result, settings)
+
+
+def print_retrain_result(result: Any, settings: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Challenger vs champion on the test window ({result.trained.summary.loc['test', 'rows']} rows)")
+    table.add_column("metric")
+    table.add_column("challenger", justify="right")
+    table.add_column(f"champion (v{result.champion_version})" if result.champion_version else "champion (none)", justify="right")
+    for key in KEY_METRICS:
+        name = f"test_{key}"
+        table.add_row(name, _fmt(result.trained.trained.metrics.get(name)), _fmt(result.champion_metrics.get(name)))
+    console = Console()
+    console.print(table)
+    version = result.trained.registered.version
+    if result.verdict.promote:
+        console.print(f"[bold green]promoted[/bold green] {settings.model_name} version {version} -> @{settings.champion_alias}: {result.verdict.reason}")
+    else:
+        kept = result.champion_version or "none"
+        console.print(f"[bold yellow]kept[/bold yellow] the champion (version {kept}); version {version} registered, not promoted: {result.verdict.reason}")
+    console.print(f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}")
 
 
 def print_split(summary: Any) -> None:

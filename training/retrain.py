@@ -1,0 +1,165 @@
+"""Retraining: a challenger trained on the latest data takes the champion alias only if it wins.
+
+Both models are scored on the same rows: the challenger's test window, the latest
+labelled observation dates, which the challenger never learnt from. The challenger is
+promoted only when it passes the checks (enough churners to judge, calibrated) and
+beats the champion's ROC-AUC by the configured margin; either way the verdict and the
+champion's figures are recorded on the challenger's run. The alias is the last thing
+touched, so a failure at any step leaves the champion where it was, and a lock keeps
+two retrains from racing each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.errors import ChurnError, ModelError
+from features.settings import Settings
+from models.registry import LoadedModel, load_model
+from training.evaluate import evaluate, finite
+from training.fit import TrainParams
+from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
+from training.progress import Steps
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "retrain.lock"
+JUDGED_METRIC = "test_roc_auc"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the challenger replaces the champion, and why, in one sentence."""
+
+    promote: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    trained: TrainResult
+    verdict: Verdict
+    champion_version: str | None
+    champion_metrics: dict[str, float]
+
+
+def check_challenger(metrics: dict[str, float], min_churners: int, max_ece: float) -> list[str]:
+    """Reasons the challenger's own figures are not trustworthy enough to promote it."""
+    failures = []
+    churners = metrics.get("test_rows", 0.0) * metrics.get("test_base_rate", 0.0)
+    if churners < min_churners:
+        failures.append(f"the test window holds {churners:.0f} churners, fewer than {min_churners} to judge by")
+    ece = metrics.get("test_ece", float("nan"))
+    if not ece <= max_ece:
+        failures.append(f"the challenger's test ECE {ece:.4f} is above {max_ece}")
+    return failures
+
+
+def judge(
+    challenger: dict[str, float], champion: dict[str, float] | None, min_gain: float, failures: list[str]
+) -> Verdict:
+    """Promote only a challenger that passes its checks and beats the champion by ``min_gain``."""
+    if failures:
+        return Verdict(False, "challenger failed its checks: " + "; ".join(failures))
+    if champion is None:
+        return Verdict(True, "there is no champion yet")
+    new, old = challenger[JUDGED_METRIC], champion[JUDGED_METRIC]
+    if new > old + min_gain:
+        return Verdict(True, f"{JUDGED_METRIC} {new:.4f} beats the champion's {old:.4f} by more than {min_gain}")
+    return Verdict(False, f"{JUDGED_METRIC} {new:.4f} does not beat the champion's {old:.4f} by more than {min_gain}")
+
+
+@contextlib.contextmanager
+def retrain_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``; the OS releases it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ChurnError(f"another retrain is running ({holder} holds {path}); try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def current_champion(settings: Settings) -> LoadedModel | None:
+    """The champion as registered now, or None if there is none yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    tracking = settings.resolved_tracking_uri
+    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
+    try:
+        client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    except MlflowException:
+        return None
+    return load_model(settings.champion_uri, tracking, settings.registry_uri)
+
+
+def champion_metrics(champion: LoadedModel, prepared: Prepared) -> dict[str, float]:
+    """The champion's figures on the challenger's test window, under the same keys."""
+    horizon = prepared.metadata.get("horizon_days")
+    if champion.model.horizon_days != horizon:
+        raise ModelError(
+            f"the champion (version {champion.version}) predicts {champion.model.horizon_days} days ahead "
+            f"and this retrain {horizon}: their scores are not comparable (to change the horizon, "
+            "review a `churn train` run and promote it with --promote)"
+        )
+    columns = prepared.columns("test")
+    probability = champion.model.predict_proba(columns)
+    return finite(evaluate(prepared.label("test"), probability, lifecycle_stage(columns)))
+
+
+def retrain(
+    prepared: Prepared,
+    params: TrainParams,
+    settings: Settings,
+    steps: Steps | None = None,
+    run_name: str | None = None,
+) -> RetrainResult:
+    """Train a challenger, compare it with the champion on the same window, promote the winner.
+
+    The caller holds :func:`retrain_lock` for the whole job (data preparation included).
+    """
+    from mlflow import MlflowClient
+
+    steps = steps or Steps(enabled=False)
+    with steps.step("scoring the champion on the latest labelled window"):
+        champion = current_champion(settings)
+        previous = champion_metrics(champion, prepared) if champion is not None else None
+    trained = train_and_record(prepared, params, settings, promote=False, steps=steps, run_name=run_name)
+    metrics = trained.trained.metrics
+    failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
+    verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
+    client = MlflowClient(tracking_uri=settings.resolved_tracking_uri, registry_uri=settings.registry_uri)
+    run_id = trained.registered.run_id
+    client.set_tag(run_id, "retrain.decision", "promoted" if verdict.promote else "kept champion")
+    client.set_tag(run_id, "retrain.reason", verdict.reason)
+    if champion is not None:
+        client.set_tag(run_id, "retrain.champion_version", str(champion.version))
+        for key, value in (previous or {}).items():
+            client.log_metric(run_id, f"champion_{key}", value)
+    if verdict.promote:  # the last step: anything failing before leaves the champion as it was
+        client.set_registered_model_alias(settings.model_name, settings.champion_alias, trained.registered.version)
+    log.info("retrain: %s (%s)", "promoted" if verdict.promote else "kept the champion", verdict.reason)
+    return RetrainResult(
+        trained=trained,
+        verdict=verdict,
+        champion_version=None if champion is None else champion.version,
+        champion_metrics=previous or {},
+    )
+
