@@ -2,7 +2,8 @@
 
 ``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through the
 registry; the bundle's checksum, recorded as a version tag at registration, must match
-the downloaded file before it is unpickled.
+the downloaded file before it is unpickled. Moving the champion alias records the
+version it replaces, which is what a rollback returns to.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 from features.errors import ModelError
 
 if TYPE_CHECKING:  # models.bundle imports LightGBM: `churn serve`'s parent resolves without it
+    from mlflow import MlflowClient
+
     from models.bundle import ChurnModel
 
 SHA_TAG = "bundle_sha256"
@@ -105,3 +108,39 @@ def download_bundle(
     if not candidates:
         raise ModelError(f"no {BUNDLE_FILE} inside {name} version {version} ({source}/artifacts)")
     return candidates[0]
+
+
+PREVIOUS_TAG = "previous_champion"
+
+
+def move_alias(client: MlflowClient, name: str, alias: str, version: str) -> str | None:
+    """Point ``alias`` at ``version``, tagging it with the version it replaces (what
+    ``churn rollback`` returns to); the replaced version, or None if there was none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        previous = str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        previous = None
+    if previous is not None and previous != str(version):
+        client.set_model_version_tag(name, str(version), PREVIOUS_TAG, previous)
+    client.set_registered_model_alias(name, alias, str(version))
+    return previous
+
+
+def rollback_target(client: MlflowClient, name: str, alias: str, to: str | None = None) -> tuple[str, str]:
+    """(current, target) for a rollback: ``to``, or the version the current one replaced."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise ModelError(f"model {name!r} has no {alias!r} alias to roll back: {exc.message}") from exc
+    target = to or (current.tags or {}).get(PREVIOUS_TAG)
+    if not target:
+        raise ModelError(
+            f"{name} version {current.version} records no previous {alias}; give the version to return to (--to N)"
+        )
+    if str(target) == str(current.version):
+        raise ModelError(f"version {target} already is the {alias}")
+    return str(current.version), str(target)

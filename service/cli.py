@@ -244,6 +244,34 @@ def retrain(
     print_retrain_result(result, settings)
 
 
+@app.command()
+@reports_errors
+def rollback(
+    to: Annotated[str | None, typer.Option("--to", help="Version to return to (default: the one the champion replaced).")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Move the champion alias back to the version it replaced (or --to N).
+
+    The target is downloaded and its checksum verified first, so a rollback never points
+    servers at a model they cannot load; they follow within CHURN_MODEL_POLL_SECONDS.
+    """
+    from mlflow import MlflowClient
+
+    from models.registry import load_model, rollback_target
+
+    settings = load_settings(tracking_uri=tracking_uri)
+    tracking = settings.resolved_tracking_uri
+    name, alias = settings.model_name, settings.champion_alias
+    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
+    current, target = rollback_target(client, name, alias, to)
+    load_model(f"models:/{name}/{target}", tracking, settings.registry_uri)
+    # Set directly, not via move_alias: the target keeps its own history, so a second
+    # rollback goes further back instead of undoing the first.
+    client.set_registered_model_alias(name, alias, target)
+    client.set_model_version_tag(name, current, "rolled_back_to", target)
+    typer.echo(f"{name}@{alias}: version {current} -> {target}")
+
+
 def print_retrain_result(result: Any, settings: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -382,34 +410,81 @@ def score(
     """
     from features.files import write_frame
     from models.registry import load_model
+    from training.scoring import score_frame
 
-    if (data is None) == (table is None):
-        raise DataError("give either --data DIR (event tables) or --table FILE (one export)")
+    one_source(data, table)
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
     loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
-    if table is not None:
-        from training.scoring import score_table
-
-        day = parse_date(as_of) if as_of else dt.date.today()
-        scored = score_table(loaded.model, table, day, drivers)
-    else:
-        from features.schema import frame_to_columns
-        from features.snapshot import active_points, build_snapshots
-        from features.tables import load_tables
-        from training.scoring import score_frame
-
-        tables = load_tables(data)
-        day = parse_date(as_of) if as_of else tables.data_end()
-        points = active_points(tables, [day])
-        if len(points) == 0:
-            raise DataError(f"no account is active on {day}")
-        exclude = loaded.model.metadata.get("exclude_columns", [])
-        snapshots = build_snapshots(tables, points, exclude_columns=exclude)
-        scored = score_frame(loaded.model, frame_to_columns(snapshots), drivers)
+    columns, day = snapshot_columns(loaded.model, data, table, as_of)
+    scored = score_frame(loaded.model, columns, drivers)
     write_frame(scored, out)
     top = scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}")
     typer.echo(top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(index=False))
+
+
+def one_source(data: Path | None, table: Path | None) -> None:
+    if (data is None) == (table is None):
+        raise DataError("give either --data DIR (event tables) or --table FILE (one export)")
+
+
+def snapshot_columns(model: Any, data: Path | None, table: Path | None, as_of: str | None) -> tuple[Any, dt.date]:
+    """Snapshot columns of every account to score: event tables at AS_OF (default: end of
+    data) or a whole export read with the model's mapping (AS_OF default: today)."""
+    from training.scoring import event_columns, table_columns
+
+    if table is not None:
+        day = parse_date(as_of) if as_of else dt.date.today()
+        return table_columns(model, table, day), day
+    return event_columns(model, data, parse_date(as_of) if as_of else None)
+
+
+@app.command()
+@reports_errors
+def monitor(
+    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="One export, for a model trained with --table.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: end of data; today for --table).")] = None,
+    model: ModelOption = None,
+    tracking_uri: TrackingOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write the per-feature report here (.csv, .parquet, .jsonl).")] = None,
+    fail_on: Annotated[str, typer.Option(help="Exit 4 when a feature drifts this much: major, moderate or never.")] = "never",
+) -> None:
+    """Drift of today's accounts against the model's training data (PSI per feature).
+
+    PSI below 0.10 is stable, 0.10-0.25 moderate, 0.25 and above major: the features
+    the model leans on no longer look like what it learnt from, so retrain or investigate.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.files import write_frame
+    from models.registry import load_model
+    from training.scoring import DRIFT_LEVELS, drift_frame
+
+    if fail_on not in ("major", "moderate", "never"):
+        raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
+    one_source(data, table)
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    columns, day = snapshot_columns(loaded.model, data, table, as_of)
+    report = drift_frame(loaded.model, columns)
+    probability = loaded.model.predict_proba(columns)
+    base_rate = loaded.model.metadata.get("base_rate", float("nan"))
+    shown = Table(title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})")
+    for name in ("feature", "psi", "level", "missing_in_training", "missing_now"):
+        shown.add_column(name, justify="left" if name in ("feature", "level") else "right")
+    for row in report.head(15).itertuples():
+        shown.add_row(row.feature, f"{row.psi:.3f}", row.level, f"{row.missing_in_training:.0%}", f"{row.missing_now:.0%}")
+    console = Console()
+    console.print(shown)
+    console.print(f"mean churn probability {probability.mean():.4f} (training base rate {base_rate:.4f}); "
+                  f"{(report['level'] == 'major').sum()} major, {(report['level'] == 'moderate').sum()} moderate")
+    if out is not None:
+        write_frame(report, out)
+    if fail_on != "never" and (report["level"].map(DRIFT_LEVELS.index) >= DRIFT_LEVELS.index(fail_on)).any():
+        typer.secho(f"drift at or above {fail_on}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(4)
 
 
 @app.command()

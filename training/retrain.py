@@ -21,7 +21,7 @@ from pathlib import Path
 
 from features.errors import ChurnError, ModelError
 from features.settings import Settings
-from models.registry import LoadedModel, load_model
+from models.registry import LoadedModel, load_model, move_alias
 from training.evaluate import evaluate, finite
 from training.fit import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
@@ -154,7 +154,7 @@ def retrain(
         for key, value in (previous or {}).items():
             client.log_metric(run_id, f"champion_{key}", value)
     if verdict.promote:  # the last step: anything failing before leaves the champion as it was
-        client.set_registered_model_alias(settings.model_name, settings.champion_alias, trained.registered.version)
+        move_alias(client, settings.model_name, settings.champion_alias, trained.registered.version)
     log.info("retrain: %s (%s)", "promoted" if verdict.promote else "kept the champion", verdict.reason)
     return RetrainResult(
         trained=trained,

@@ -33,8 +33,9 @@ def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.Dat
     return out
 
 
-def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: int = 3) -> pd.DataFrame:
-    """Score a whole labelled-style export with the mapping the model was trained with.
+def table_columns(model: ChurnModel, path: str | Path, as_of: dt.date) -> Columns:
+    """A whole labelled-style export as snapshot columns, with the mapping the model was
+    trained with.
 
     The label column may be present or not; columns the model needs but the export
     lacks are simply missing values (the model was trained to handle them).
@@ -45,7 +46,7 @@ def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: in
 
     stored = model.metadata.get("mapping")
     if model.metadata.get("mode") != "table" or not stored:
-        raise ModelError("this model was trained on event tables: score it with --data DIR, not --table")
+        raise ModelError("this model was trained on event tables: give it --data DIR, not --table")
     mapping = TableMapping.from_dict(stored)
     raw = read_export(path)
     present = TableMapping(
@@ -62,4 +63,50 @@ def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: in
         require_label=False,
         kinds=stored.get("attribute_kinds", {}),
     )
-    return score_frame(model, frame_to_columns(clean.snapshots), drivers)
+    return frame_to_columns(clean.snapshots)
+
+
+def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: int = 3) -> pd.DataFrame:
+    """Score a whole export with the mapping the model was trained with."""
+    return score_frame(model, table_columns(model, path, as_of), drivers)
+
+
+def event_columns(model: ChurnModel, data: str | Path, as_of: dt.date | None) -> tuple[Columns, dt.date]:
+    """Snapshots of every account active at ``as_of`` (default: the end of the data)."""
+    from features.errors import DataError
+    from features.schema import frame_to_columns
+    from features.snapshot import active_points, build_snapshots
+    from features.tables import load_tables
+
+    tables = load_tables(Path(data))
+    day = as_of or tables.data_end()
+    points = active_points(tables, [day])
+    if len(points) == 0:
+        raise DataError(f"no account is active on {day}")
+    snapshots = build_snapshots(tables, points, exclude_columns=model.metadata.get("exclude_columns", []))
+    return frame_to_columns(snapshots), day
+
+
+MODERATE_DRIFT, MAJOR_DRIFT = 0.10, 0.25  # the usual reading of a population stability index
+DRIFT_LEVELS = ("stable", "moderate", "major")
+
+
+def drift_frame(model: ChurnModel, columns: Columns) -> pd.DataFrame:
+    """Per model feature: population stability index against the training profile, its
+    level, and the missing share then and now; the most shifted first."""
+    from features.errors import ModelError
+
+    if model.profile is None:
+        raise ModelError("this model has no training feature profile to compare against")
+    features = model.matrix(columns)
+    psi = model.profile.stability(features)
+    frame = pd.DataFrame(
+        {
+            "feature": list(psi),
+            "psi": list(psi.values()),
+            "missing_in_training": model.profile.missing,
+            "missing_now": np.isnan(features).mean(axis=0) if len(features) else np.nan,
+        }
+    )
+    frame["level"] = np.select([frame["psi"] >= MAJOR_DRIFT, frame["psi"] >= MODERATE_DRIFT], DRIFT_LEVELS[:0:-1], "stable")
+    return frame.sort_values("psi", ascending=False, ignore_index=True)

@@ -28,7 +28,7 @@ from features.files import file_sha256
 from features.settings import Settings
 from models.bundle import ChurnModel
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
-from models.registry import BUNDLE_FILE, SHA_TAG
+from models.registry import BUNDLE_FILE, SHA_TAG, move_alias
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
@@ -185,7 +185,7 @@ def _maybe_promote(client: Any, settings: Settings, version: str, promote: bool)
         has_champion = False
     if has_champion and not promote:
         return False
-    client.set_registered_model_alias(settings.model_name, settings.champion_alias, version)
+    move_alias(client, settings.model_name, settings.champion_alias, version)
     return True
 
 

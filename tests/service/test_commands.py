@@ -82,6 +82,17 @@ def test_evaluate_reports_the_training_metrics(trained_home: Path, demo_data: Pa
     assert 0.5 < metrics["eval_roc_auc"] <= 1.0 and "eval_ece" in metrics and "eval_lift_top10" in metrics
 
 
+def test_monitor_reports_the_drift_of_every_model_feature(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "drift.csv"
+    done = churn("monitor", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=trained_home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = pd.read_csv(out)
+    assert report["feature"].is_unique and len(report) > 20
+    assert (report["psi"] >= 0).all() and set(report["level"]) <= {"stable", "moderate", "major"}
+    assert report["psi"].is_monotonic_decreasing
+    assert "mean churn probability" in done.stdout
+
+
 def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:
     done = churn("score", "--data", str(demo_data), "--out", str(tmp_path / "s.csv"), home=tmp_path)
     assert done.returncode == 3

@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from features.errors import ChurnError, ModelError
+from models.registry import move_alias
 from training.pipeline import Prepared
 from training.retrain import LOCK_FILE, champion_metrics, check_challenger, judge, retrain_lock
 
@@ -68,7 +69,7 @@ def test_a_second_retrain_is_refused_while_the_lock_is_held(tmp_path: Path) -> N
         pass
 
 
-def churn_retrain(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
+def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "CHURN_TRACKING_URI": tracking_uri,
@@ -77,7 +78,7 @@ def churn_retrain(*args: str, tracking_uri: str, home: Path) -> subprocess.Compl
         "CHURN_EXPERIMENT": "retrain",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    command = [sys.executable, "-m", "service.cli", "retrain", *args]
+    command = [sys.executable, "-m", "service.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -85,9 +86,9 @@ def churn_retrain(*args: str, tracking_uri: str, home: Path) -> subprocess.Compl
 def retrained(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
     """Two retrains on the same data: the first has no champion, the second equals it."""
     home = tmp_path_factory.mktemp("home")
-    first = churn_retrain("--data", str(demo_data), tracking_uri=mlflow_server, home=home)
+    first = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = churn_retrain("--data", str(demo_data), tracking_uri=mlflow_server, home=home)
+    second = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert second.returncode == 0, second.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     runs = {v.version: client.get_run(v.run_id) for v in client.search_model_versions(f"name='{MODEL}'")}
@@ -115,8 +116,8 @@ def test_a_retrain_that_fails_leaves_the_champion_and_registers_nothing(
 ) -> None:
     client = retrained["client"]
     before = len(client.search_model_versions(f"name='{MODEL}'"))
-    failed = churn_retrain(
-        "--data", str(demo_data), "--param", "model_form=bogus", tracking_uri=mlflow_server, home=retrained["home"]
+    failed = churn(
+        "retrain", "--data", str(demo_data), "--param", "model_form=bogus", tracking_uri=mlflow_server, home=retrained["home"]
     )
     assert failed.returncode == 3 and "model_form 'bogus' is not one of" in failed.stderr
     assert len(client.search_model_versions(f"name='{MODEL}'")) == before
@@ -130,6 +131,21 @@ def test_a_retrain_waits_for_no_one_while_another_holds_the_lock(
     before = len(client.search_model_versions(f"name='{MODEL}'"))
     with (retrained["home"] / LOCK_FILE).open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        refused = churn_retrain("--data", str(demo_data), tracking_uri=mlflow_server, home=retrained["home"])
+        refused = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=retrained["home"])
     assert refused.returncode == 1 and "another retrain is running" in refused.stderr
     assert len(client.search_model_versions(f"name='{MODEL}'")) == before
+
+
+def test_rollback_without_a_recorded_predecessor_asks_for_a_version(retrained, mlflow_server: str) -> None:
+    refused = churn("rollback", tracking_uri=mlflow_server, home=retrained["home"])
+    assert refused.returncode == 3 and "records no previous champion; give the version" in refused.stderr
+
+
+def test_rollback_returns_to_the_version_the_champion_replaced(retrained, mlflow_server: str) -> None:
+    client = retrained["client"]
+    assert move_alias(client, MODEL, "champion", "2") == "1"
+    done = churn("rollback", tracking_uri=mlflow_server, home=retrained["home"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "version 2 -> 1" in done.stdout
+    assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert client.get_model_version(MODEL, "2").tags["rolled_back_to"] == "1"

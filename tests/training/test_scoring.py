@@ -1,8 +1,11 @@
-"""Batch scoring of a table-mode model: the export as it is, with the stored mapping."""
+"""Batch scoring and drift of a table-mode model: the export as it is, with the stored mapping."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from features.errors import ModelError
 from training.fit import TrainParams
 from training.pipeline import fit_and_evaluate
 from training.progress import Steps
-from training.scoring import score_table
+from training.scoring import drift_frame, score_table, table_columns
 from training.table import TableMapping, clean_table, prepare_table, read_export
 
 AS_OF = dt.date(2024, 1, 1)
@@ -87,3 +90,43 @@ def test_an_event_model_refuses_a_table(model, tmp_path: Path) -> None:
             score_table(model, tmp_path / "any.csv", AS_OF)
     finally:
         model.metadata["mode"] = mode
+
+
+def shifted_export(rows: int, seed: int) -> pd.DataFrame:
+    """Customers of another kind: all in their first months."""
+    frame = export(rows, seed)
+    frame["tenure"] = np.random.default_rng(seed).integers(0, 4, rows)
+    return frame
+
+
+def test_accounts_like_the_training_ones_show_no_drift(model, tmp_path: Path) -> None:
+    path = tmp_path / "current.csv"
+    export(3000, seed=3).to_csv(path, index=False)
+    report = drift_frame(model, table_columns(model, path, AS_OF))
+    assert set(report["feature"]) == set(model.spec.names)
+    assert (report["level"] == "stable").all(), report
+
+
+TENURE_FEATURES = {"tenure_days", "lifecycle_stage"}
+
+
+def test_only_the_shifted_features_are_reported_as_major_drift(model, tmp_path: Path) -> None:
+    path = tmp_path / "current.csv"
+    shifted_export(3000, seed=4).to_csv(path, index=False)
+    report = drift_frame(model, table_columns(model, path, AS_OF))
+    assert set(report.loc[report["level"] == "major", "feature"]) == TENURE_FEATURES
+    assert set(report["feature"].head(2)) == TENURE_FEATURES
+
+
+def test_monitor_exits_4_on_major_drift_and_writes_the_report(model, tmp_path: Path) -> None:
+    bundle = model.save(tmp_path / "bundle.joblib")
+    shifted, out = tmp_path / "shifted.csv", tmp_path / "drift.csv"
+    shifted_export(500, seed=5).to_csv(shifted, index=False)
+    command = [sys.executable, "-m", "service.cli", "monitor", "--table", str(shifted), "--as-of", AS_OF.isoformat(),
+               "--model", str(bundle), "--out", str(out)]
+    env = {**os.environ, "CHURN_HOME": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    failed = subprocess.run([*command, "--fail-on", "major"], capture_output=True, text=True, env=env, timeout=300)
+    assert failed.returncode == 4 and "drift at or above major" in failed.stderr
+    assert set(pd.read_csv(out)["feature"].head(2)) == TENURE_FEATURES
+    reported = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert reported.returncode == 0 and "tenure_days" in reported.stdout
