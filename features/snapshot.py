@@ -169,18 +169,8 @@ def build_snapshots(
 ) -> pd.DataFrame:
     """Snapshot every (account_id, as_of) row of ``points`` from events on or before as_of."""
     account_ids = tables.accounts["account_id"]
-    known = pd.Index(account_ids)
-    account = known.get_indexer(points["account_id"])
-    if (account < 0).any():
-        unknown = points.loc[account < 0, "account_id"].head(5).tolist()
-        raise DataError(f"points name accounts that are not in accounts: {unknown}", table="accounts")
-    as_of = to_days(points["as_of"])
-    if (as_of == MISSING_DAY).any():
-        raise DataError("every point needs an as_of date", column="as_of")
-    start = tables.data_start()
-    signup = account_days(tables.accounts, "signup_date")[account]
-    queries = Queries(accounts=known, account=account, as_of=as_of, signup=signup, data_start=day_of(start))
-
+    queries = point_queries(tables, points)
+    account, as_of = queries.account, queries.as_of
     columns: dict[str, np.ndarray] = {
         "account_id": account_ids.to_numpy(dtype=object)[account],
         "as_of": days_to_datetime(as_of),
@@ -200,6 +190,28 @@ def build_snapshots(
     if len(attributes.columns):
         frame = pd.concat([frame, attributes.iloc[account].reset_index(drop=True)], axis=1)
     return frame
+
+
+def point_queries(tables: Tables, points: pd.DataFrame) -> Queries:
+    """The (account index, as_of day) pairs of ``points``; unknown accounts are an error."""
+    known = pd.Index(tables.accounts["account_id"])
+    account = known.get_indexer(points["account_id"])
+    if (account < 0).any():
+        unknown = points.loc[account < 0, "account_id"].head(5).tolist()
+        raise DataError(f"points name accounts that are not in accounts: {unknown}", table="accounts")
+    as_of = to_days(points["as_of"])
+    if (as_of == MISSING_DAY).any():
+        raise DataError("every point needs an as_of date", column="as_of")
+    signup = account_days(tables.accounts, "signup_date")[account]
+    return Queries(accounts=known, account=account, as_of=as_of, signup=signup, data_start=day_of(tables.data_start()))
+
+
+def revenue_at(tables: Tables, points: pd.DataFrame) -> np.ndarray:
+    """MRR of each (account_id, as_of) of ``points``: from the subscription history when
+    there is one, else the exported (static) value. Cheap: no event table is read."""
+    queries = point_queries(tables, points)
+    columns = {**account_columns(tables, queries), **subscription_columns(tables, queries)}
+    return columns["mrr"]
 
 
 def active_points(tables: Tables, dates: Sequence) -> pd.DataFrame:

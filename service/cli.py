@@ -489,6 +489,48 @@ def monitor(
 
 @app.command()
 @reports_errors
+def report(
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Directory for monthly.csv, cohorts.csv and the plots.")] = Path("churn-report"),
+    data_end: DataEndOption = None,
+    months: Annotated[int, typer.Option(min=1, help="Months shown in the terminal.")] = 12,
+) -> None:
+    """Churn and retention figures per month and per signup cohort, with plots.
+
+    Churn rate = customers lost in the month / customers at its start (new sign-ups
+    cannot hide losses); retention, gross MRR churn and net revenue retention beside it.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.files import write_frame
+    from features.tables import load_tables
+    from training.report import churn_report, plot_report
+
+    tables = load_tables(data)
+    figures = churn_report(tables, parse_date(data_end) if data_end else None)
+    out.mkdir(parents=True, exist_ok=True)
+    write_frame(figures.monthly, out / "monthly.csv")
+    write_frame(figures.cohorts.reset_index(), out / "cohorts.csv")
+    plots = plot_report(figures, out / "plots")
+    shown = Table(title=f"Churn by month ({data})")
+    columns = {  # column: (header, format); the CSV has the full names
+        "customers_start": ("start", "{:,.0f}"), "new": ("new", "{:,.0f}"), "lost": ("lost", "{:,.0f}"),
+        "lost_early": ("early", "{:.0f}"), "lost_mid": ("mid", "{:.0f}"), "lost_late": ("late", "{:.0f}"),
+        "churn_rate": ("churn", "{:.2%}"), "retention_rate": ("retention", "{:.2%}"),
+        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"), "net_revenue_retention": ("NRR", "{:.1%}"),
+    }
+    shown.add_column("month", no_wrap=True)
+    for header, _ in columns.values():
+        shown.add_column(header, justify="right", no_wrap=True)
+    for row in figures.monthly.tail(months).itertuples():
+        shown.add_row(row.month.strftime("%Y-%m"), *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()))
+    Console().print(shown)
+    typer.echo(f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, " + ", ".join(str(p) for p in plots))
+
+
+@app.command()
+@reports_errors
 def ui(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5000,
