@@ -23,7 +23,9 @@ from features.timeline import (
     CONTRACT_TERM_MONTHS,
     DAYS_PER_MONTH,
     LIFECYCLE_STAGES,
+    MISSING_DAY,
     lifecycle_stage_codes,
+    next_term_end,
 )
 
 FEATURE_VERSION = 1
@@ -119,6 +121,23 @@ def _contract_term(v: View) -> np.ndarray:
     return _TERMS[np.where(np.isnan(codes), len(_CONTRACTS), codes).astype(np.int64)]
 
 
+def _days_to_renewal(v: View) -> np.ndarray:
+    """Days to the end of the contract term; without a renewal date, the next signup
+    anniversary of the term (how contracts renew, DESIGN section 10), as in stage 1."""
+    as_of = v.num("as_of")
+    given = days_between(v.num("renewal_date"), as_of)
+    signup = as_of - v.tenure_days()
+    term = _contract_term(v)
+    known = np.isnan(given) & ~np.isnan(signup) & ~np.isnan(term)
+    if not known.any():
+        return given
+    end = next_term_end(
+        np.round(signup[known]).astype(np.int64), as_of[known].astype(np.int64), term[known].astype(np.int64)
+    )
+    given[known] = np.where(end == MISSING_DAY, np.nan, end - as_of[known])
+    return given
+
+
 def _nps_category(v: View) -> np.ndarray:
     score = v.num("nps_last")
     return np.where(np.isnan(score), np.nan, np.where(score >= 9, 2.0, np.where(score >= 7, 1.0, 0.0)))
@@ -171,12 +190,7 @@ CATALOGUE: tuple[Indicator, ...] = (
         categorical=LIFECYCLE_STAGES,
     ),
     Indicator("contract_term_months", ("contract_type",), _contract_term, _term_words),
-    Indicator(
-        "days_to_renewal",
-        ("renewal_date",),
-        lambda v: days_between(v.num("renewal_date"), v.num("as_of")),
-        lambda x: f"renewal in {x:.0f} days",
-    ),
+    Indicator("days_to_renewal", ("renewal_date",), lambda v: _days_to_renewal(v), lambda x: f"renewal in {x:.0f} days"),
     Indicator("seats", ("seats",), lambda v: v.num("seats"), lambda x: f"{x:.0f} seats"),
     Indicator("mrr", ("mrr",), lambda v: v.num("mrr"), lambda x: f"MRR {x:,.0f}"),
     Indicator(

@@ -85,6 +85,39 @@ def test_tenure_months_stands_in_for_signup_date() -> None:
     assert feature_matrix(columns, spec)[0, 0] == pytest.approx(round(2 * 365.25 / 12))
 
 
+@pytest.mark.parametrize(
+    ("signup", "contract", "days"),
+    [
+        (dt.date(2023, 11, 15), "annual", 138),  # next anniversary 2024-11-15
+        (dt.date(2024, 5, 1), "monthly", 1),  # next billing day 2024-07-01
+        (dt.date(2024, 5, 31), "monthly", 31),  # 2024-06-30 is as_of itself: the next is 07-31
+    ],
+)
+def test_without_a_renewal_date_the_term_renews_on_signup_anniversaries(signup, contract, days) -> None:
+    record = AccountSnapshot(account_id="x", as_of=dt.date(2024, 6, 30), signup_date=signup, contract_type=contract)
+    columns = records_to_columns([record], dt.date(2030, 1, 1))
+    assert feature_matrix(columns, FeatureSpec(indicators=("days_to_renewal",)))[0, 0] == days
+
+
+def test_the_stage_two_renewal_fallback_equals_stage_one(snapshots: pd.DataFrame) -> None:
+    spec = FeatureSpec(indicators=("days_to_renewal",))
+    with_date = feature_matrix(frame_to_columns(snapshots), spec)
+    without = feature_matrix(frame_to_columns(snapshots.drop(columns=["renewal_date"])), spec)
+    assert not np.isnan(with_date).any()
+    np.testing.assert_array_equal(without, with_date)
+
+
+def test_a_given_renewal_date_wins_and_an_unknown_term_stays_unknown() -> None:
+    given = AccountSnapshot(
+        account_id="x", as_of=dt.date(2024, 6, 30), signup_date=dt.date(2024, 5, 1),
+        contract_type="annual", renewal_date=dt.date(2024, 7, 10),
+    )
+    unknown = AccountSnapshot(account_id="y", as_of=dt.date(2024, 6, 30), signup_date=dt.date(2024, 5, 1))
+    columns = records_to_columns([given, unknown], dt.date(2030, 1, 1))
+    days = feature_matrix(columns, FeatureSpec(indicators=("days_to_renewal",)))[:, 0]
+    assert days[0] == 10 and np.isnan(days[1])
+
+
 def test_as_of_defaults_to_the_given_day() -> None:
     columns = records_to_columns([AccountSnapshot(account_id="x", signup_date=dt.date(2024, 1, 1))], dt.date(2024, 1, 31))
     assert columns["as_of"][0] == (dt.date(2024, 1, 31) - dt.date(1970, 1, 1)).days
