@@ -26,6 +26,7 @@ from features.timeline import (
     MISSING_DAY,
     lifecycle_stage_codes,
     next_term_end,
+    next_term_end_one,
 )
 
 FEATURE_VERSION = 1
@@ -126,14 +127,18 @@ def _days_to_renewal(v: View) -> np.ndarray:
     anniversary of the term (how contracts renew, DESIGN section 10), as in stage 1."""
     as_of = v.num("as_of")
     given = days_between(v.num("renewal_date"), as_of)
+    if not np.isnan(given).any():  # the usual case costs nothing more
+        return given
     signup = as_of - v.tenure_days()
     term = _contract_term(v)
     known = np.isnan(given) & ~np.isnan(signup) & ~np.isnan(term)
     if not known.any():
         return given
-    end = next_term_end(
-        np.round(signup[known]).astype(np.int64), as_of[known].astype(np.int64), term[known].astype(np.int64)
-    )
+    anchor, day, months = np.round(signup[known]).astype(np.int64), as_of[known].astype(np.int64), term[known].astype(np.int64)
+    if len(anchor) <= FEW_ROWS:
+        end = np.array([next_term_end_one(*row) for row in zip(anchor.tolist(), day.tolist(), months.tolist(), strict=True)])
+    else:
+        end = next_term_end(anchor, day, months)
     given[known] = np.where(end == MISSING_DAY, np.nan, end - as_of[known])
     return given
 

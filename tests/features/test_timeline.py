@@ -17,6 +17,7 @@ from features.timeline import (
     first_observation_date,
     lifecycle_stage_codes,
     next_term_end,
+    next_term_end_one,
     normalize_contract_type,
     observation_dates,
 )
@@ -58,6 +59,21 @@ def test_next_term_end_is_the_first_anniversary_after_as_of(anchor: dt.date, off
     k = np.arange(-1, 400)
     anniversaries = add_months(np.full(len(k), day_of(anchor)), k * term)
     assert end == anniversaries[anniversaries > as_of].min()
+
+
+@given(
+    st.dates(dt.date(2000, 1, 1), dt.date(2040, 1, 1)),
+    st.integers(-400, 4000),
+    st.sampled_from([1, 3, 6, 12, 24]),
+)
+def test_one_account_renews_as_the_vectorised_rule_says(anchor: dt.date, offset: int, term: int) -> None:
+    as_of = day_of(anchor) + offset
+    vectorised = next_term_end(days(anchor.isoformat()), np.array([as_of]), np.array([term]))[0]
+    assert next_term_end_one(day_of(anchor), as_of, term) == vectorised
+
+
+def test_one_account_without_a_term_has_no_renewal() -> None:
+    assert next_term_end_one(day_of("2024-01-31"), day_of("2024-06-30"), 0) == MISSING_DAY
 
 
 def test_first_observation_date_is_a_month_start_90_days_in() -> None:
