@@ -62,22 +62,8 @@ def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
     at_end = active_on(signup[:, None], churn[:, None], nexts[None, :] - 1)
     stage = lifecycle_stage_codes((churn - signup).astype(np.float64))
 
-    account, month = np.nonzero(at_start)
-    points = pd.DataFrame(
-        {"account_id": tables.accounts["account_id"].to_numpy(dtype=object)[account], "as_of": days_to_datetime(starts[month])}
-    )
-    mrr = np.zeros(at_start.shape)
-    mrr[account, month] = np.nan_to_num(revenue_at(tables, points))
-    stayed_mrr = np.zeros(at_start.shape)
-    if (at_end & at_start).any():
-        kept_account, kept_month = np.nonzero(at_start & at_end)
-        kept = pd.DataFrame(
-            {
-                "account_id": tables.accounts["account_id"].to_numpy(dtype=object)[kept_account],
-                "as_of": days_to_datetime(nexts[kept_month] - 1),
-            }
-        )
-        stayed_mrr[kept_account, kept_month] = np.nan_to_num(revenue_at(tables, kept))
+    mrr = _revenue_matrix(tables, at_start, starts)
+    stayed_mrr = _revenue_matrix(tables, at_start & at_end, nexts - 1)
 
     customers = at_start.sum(axis=0)
     frame = pd.DataFrame(
@@ -99,6 +85,17 @@ def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
         frame["gross_mrr_churn_rate"] = frame["mrr_lost"] / frame["mrr_start"]
         frame["net_revenue_retention"] = frame["mrr_end_of_start_customers"] / frame["mrr_start"]
     return frame
+
+
+def _revenue_matrix(tables: Tables, present: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Accounts x months: each present account's MRR on that month's day (0 elsewhere)."""
+    revenue = np.zeros(present.shape)
+    account, month = np.nonzero(present)
+    if len(account):
+        ids = tables.accounts["account_id"].to_numpy(dtype=object)[account]
+        points = pd.DataFrame({"account_id": ids, "as_of": days_to_datetime(days[month])})
+        revenue[account, month] = np.nan_to_num(revenue_at(tables, points))
+    return revenue
 
 
 def cohort_retention(tables: Tables, end: dt.date | None = None, horizon_months: int = 24) -> pd.DataFrame:

@@ -108,5 +108,5 @@ def drift_frame(model: ChurnModel, columns: Columns) -> pd.DataFrame:
             "missing_now": np.isnan(features).mean(axis=0) if len(features) else np.nan,
         }
     )
-    frame["level"] = np.select([frame["psi"] >= MAJOR_DRIFT, frame["psi"] >= MODERATE_DRIFT], DRIFT_LEVELS[:0:-1], "stable")
+    frame["level"] = np.select([frame["psi"] >= MAJOR_DRIFT, frame["psi"] >= MODERATE_DRIFT], ["major", "moderate"], "stable")
     return frame.sort_values("psi", ascending=False, ignore_index=True)
