@@ -7,7 +7,7 @@ CHURN_HOME ?= .churn
 DEMO := $(CHURN_HOME)/demo
 export CHURN_HOME
 
-.PHONY: run install demo train serve test quality bench lint ui clean
+.PHONY: run install demo train serve test quality bench lint ui clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,17 @@ define run_pytest
 	exit $$status
 endef
 
+## browser: Debian's headless Chromium for the HTML tests (skipped with a reason where it
+## cannot be installed: not root, no package registry)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "browser: not root and no sudo: Chromium not installed, browser tests will skip" >&2; exit 0; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	    || echo "browser: apt-get could not install chromium: browser tests will skip" >&2; }
+
 ## test: the fast suite (under ~10 minutes)
-test: $(STAMP)
+test: $(STAMP) browser
 	@$(call run_pytest,-m "not quality")
 
 ## quality: slower quality floors (several seeds, real data sets)

@@ -494,7 +494,9 @@ def main() -> None:
             print("measuring mlflow models serve", flush=True)
             measured["mlflow"] = measure(mlflow, mlflow_port, args.seconds, work)
         print("measuring churn serve", flush=True)
-        shutil.rmtree(home / "model-cache", ignore_errors=True)  # a first start: download the bundle
+        shutil.rmtree(
+            home / "model-cache", ignore_errors=True
+        )  # a first start: download the bundle
         measured["churn"] = measure(churn, churn_port, args.seconds, work)
         print()
         print(table(measured.get("mlflow", {}), measured["churn"]))

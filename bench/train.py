@@ -44,7 +44,11 @@ def synthetic_prepared(rows: int, seed: int = 0):
     health = rng.normal(0, 1, rows)
     active = np.clip(0.6 + 0.15 * health, 0.05, 1.0) * seats
     mau = np.clip(active[:, None] + rng.normal(0, 1.5, (rows, 6)), 0, None).round()
-    nps = np.where(rng.random(rows) < 0.5, np.clip(np.round(7 + 1.5 * health + rng.normal(0, 1.3, rows)), 0, 10), np.nan)
+    nps = np.where(
+        rng.random(rows) < 0.5,
+        np.clip(np.round(7 + 1.5 * health + rng.normal(0, 1.3, rows)), 0, 10),
+        np.nan,
+    )
     tickets = rng.poisson(np.exp(-1.5 - 0.5 * health))
     annual = rng.random(rows) < 0.45
     logit = -3.2 - 1.1 * health - 0.0015 * tenure + 0.6 * (tickets > 1) - 0.8 * annual
@@ -53,20 +57,30 @@ def synthetic_prepared(rows: int, seed: int = 0):
         {
             "account_id": pd.Series(np.char.add("A", account.astype(str)), dtype="string"),
             "as_of": as_of.astype("datetime64[s]"),
-            "signup_date": (as_of - pd.to_timedelta(tenure.round(), unit="D")).astype("datetime64[s]"),
-            "plan": pd.Series(rng.choice(["starter", "growth", "enterprise"], rows), dtype="string"),
+            "signup_date": (as_of - pd.to_timedelta(tenure.round(), unit="D")).astype(
+                "datetime64[s]"
+            ),
+            "plan": pd.Series(
+                rng.choice(["starter", "growth", "enterprise"], rows), dtype="string"
+            ),
             "contract_type": pd.Series(np.where(annual, "annual", "monthly"), dtype="string"),
-            "renewal_date": (as_of + pd.to_timedelta(rng.integers(1, 365, rows), unit="D")).astype("datetime64[s]"),
+            "renewal_date": (as_of + pd.to_timedelta(rng.integers(1, 365, rows), unit="D")).astype(
+                "datetime64[s]"
+            ),
             "seats": seats,
             "mrr": seats * rng.uniform(20, 70, rows),
             "mrr_90d_ago": seats * rng.uniform(20, 70, rows),
             **{f"mau_{k}": mau[:, k] for k in range(6)},
             "dau_avg_30d": mau[:, 0] * rng.uniform(0.1, 0.5, rows),
             "nps_last": nps,
-            "nps_last_date": (as_of - pd.to_timedelta(rng.integers(1, 300, rows), unit="D")).astype("datetime64[s]"),
+            "nps_last_date": (as_of - pd.to_timedelta(rng.integers(1, 300, rows), unit="D")).astype(
+                "datetime64[s]"
+            ),
             "nps_avg_12m": nps,
             "nps_count_12m": np.where(np.isnan(nps), 0.0, 1.0),
-            "last_contact_date": (as_of - pd.to_timedelta(rng.integers(1, 200, rows), unit="D")).astype("datetime64[s]"),
+            "last_contact_date": (
+                as_of - pd.to_timedelta(rng.integers(1, 200, rows), unit="D")
+            ).astype("datetime64[s]"),
             "contacts_90d": rng.poisson(1.0, rows).astype(float),
             "tickets_30d": tickets.astype(float),
             "tickets_90d": (tickets + rng.poisson(0.5, rows)).astype(float),
@@ -75,7 +89,9 @@ def synthetic_prepared(rows: int, seed: int = 0):
             "ticket_hours_to_close_avg_90d": rng.gamma(2.0, 20.0, rows),
             "stakeholders_left_90d": rng.poisson(0.05, rows).astype(float),
             "tenure_months": tenure / 30.44,
-            "attributes.industry": pd.Series(rng.choice(["retail", "media", "software", "finance"], rows), dtype="string"),
+            "attributes.industry": pd.Series(
+                rng.choice(["retail", "media", "software", "finance"], rows), dtype="string"
+            ),
             "attributes.employees": rng.lognormal(5, 1.2, rows).round(),
             "churned": label,
         }
@@ -85,7 +101,9 @@ def synthetic_prepared(rows: int, seed: int = 0):
     frame["split"] = frame["as_of"].dt.date.map(assignment)
     frames = {split: frame.loc[frame["split"] == split].reset_index(drop=True) for split in SPLITS}
     summary = frame.groupby("split").size().to_frame("rows")
-    return Prepared(frames=frames, summary=summary, metadata={"mode": "events", "horizon_days": 90}, tags={})
+    return Prepared(
+        frames=frames, summary=summary, metadata={"mode": "events", "horizon_days": 90}, tags={}
+    )
 
 
 def measure(rows: int, queue: mp.Queue) -> None:
@@ -126,12 +144,18 @@ def main() -> None:
         if process.exitcode != 0:
             raise SystemExit(f"the {rows:,}-row run failed (exit code {process.exitcode})")
         results.append(queue.get())
-    print(f"{'rows':>10}  {'fit+evaluate (s)':>16}  {'peak RSS (MiB)':>14}  {'form':>13}  {'trees':>5}  {'test AUC':>8}")
+    print(
+        f"{'rows':>10}  {'fit+evaluate (s)':>16}  {'peak RSS (MiB)':>14}  {'form':>13}  {'trees':>5}  {'test AUC':>8}"
+    )
     for r in results:
-        print(f"{r['rows']:>10,}  {r['seconds']:>16.1f}  {r['peak_mib']:>14,.0f}  {r['form']:>13}  {r['trees']:>5}  {r['auc']:>8.3f}")
+        print(
+            f"{r['rows']:>10,}  {r['seconds']:>16.1f}  {r['peak_mib']:>14,.0f}  {r['form']:>13}  {r['trees']:>5}  {r['auc']:>8.3f}"
+        )
     for r in results:
         print(f"{r['rows']:,} rows, seconds per step: {r['steps']}")
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in __import__('os').getloadavg())} (2 cores, shared)")
+    print(
+        f"load average at end: {' '.join(f'{x:.2f}' for x in __import__('os').getloadavg())} (2 cores, shared)"
+    )
 
 
 if __name__ == "__main__":

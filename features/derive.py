@@ -106,7 +106,6 @@ class View:
             return np.array([None if np.isnan(v) else format(v, "g") for v in values], dtype=object)
         return values.astype(object, copy=False)
 
-
     def tenure_days(self) -> np.ndarray:
         from_dates = days_between(self.num("as_of"), self.num("signup_date"))
         from_months = self.num("tenure_months") * DAYS_PER_MONTH
@@ -134,9 +133,18 @@ def _days_to_renewal(v: View) -> np.ndarray:
     known = np.isnan(given) & ~np.isnan(signup) & ~np.isnan(term)
     if not known.any():
         return given
-    anchor, day, months = np.round(signup[known]).astype(np.int64), as_of[known].astype(np.int64), term[known].astype(np.int64)
+    anchor, day, months = (
+        np.round(signup[known]).astype(np.int64),
+        as_of[known].astype(np.int64),
+        term[known].astype(np.int64),
+    )
     if len(anchor) <= FEW_ROWS:
-        end = np.array([next_term_end_one(*row) for row in zip(anchor.tolist(), day.tolist(), months.tolist(), strict=True)])
+        end = np.array(
+            [
+                next_term_end_one(*row)
+                for row in zip(anchor.tolist(), day.tolist(), months.tolist(), strict=True)
+            ]
+        )
     else:
         end = next_term_end(anchor, day, months)
     given[known] = np.where(end == MISSING_DAY, np.nan, end - as_of[known])
@@ -145,7 +153,9 @@ def _days_to_renewal(v: View) -> np.ndarray:
 
 def _nps_category(v: View) -> np.ndarray:
     score = v.num("nps_last")
-    return np.where(np.isnan(score), np.nan, np.where(score >= 9, 2.0, np.where(score >= 7, 1.0, 0.0)))
+    return np.where(
+        np.isnan(score), np.nan, np.where(score >= 9, 2.0, np.where(score >= 7, 1.0, 0.0))
+    )
 
 
 def _never_contacted(v: View) -> np.ndarray:
@@ -166,7 +176,11 @@ def _pct(value: float) -> str:
 
 def _months(days: float) -> str:
     months = days / DAYS_PER_MONTH
-    return f"{months:.0f} month{'s' if round(months) != 1 else ''}" if months >= 1 else f"{days:.0f} days"
+    return (
+        f"{months:.0f} month{'s' if round(months) != 1 else ''}"
+        if months >= 1
+        else f"{days:.0f} days"
+    )
 
 
 def _term_words(value: float) -> str:
@@ -186,7 +200,12 @@ class Indicator:
 
 
 CATALOGUE: tuple[Indicator, ...] = (
-    Indicator("tenure_days", ("signup_date", "tenure_months"), View.tenure_days, lambda x: f"tenure {_months(x)}"),
+    Indicator(
+        "tenure_days",
+        ("signup_date", "tenure_months"),
+        View.tenure_days,
+        lambda x: f"tenure {_months(x)}",
+    ),
     Indicator(
         "lifecycle_stage",
         ("signup_date", "tenure_months"),
@@ -195,7 +214,12 @@ CATALOGUE: tuple[Indicator, ...] = (
         categorical=LIFECYCLE_STAGES,
     ),
     Indicator("contract_term_months", ("contract_type",), _contract_term, _term_words),
-    Indicator("days_to_renewal", ("renewal_date",), lambda v: _days_to_renewal(v), lambda x: f"renewal in {x:.0f} days"),
+    Indicator(
+        "days_to_renewal",
+        ("renewal_date",),
+        lambda v: _days_to_renewal(v),
+        lambda x: f"renewal in {x:.0f} days",
+    ),
     Indicator("seats", ("seats",), lambda v: v.num("seats"), lambda x: f"{x:.0f} seats"),
     Indicator("mrr", ("mrr",), lambda v: v.num("mrr"), lambda x: f"MRR {x:,.0f}"),
     Indicator(
@@ -204,7 +228,9 @@ CATALOGUE: tuple[Indicator, ...] = (
         lambda v: pct_change(v.num("mrr"), v.num("mrr_90d_ago")),
         lambda x: f"MRR {_pct(x)} in 90 days" if x else "MRR unchanged in 90 days",
     ),
-    Indicator("mau_30d", ("mau",), lambda v: v.num("mau_0"), lambda x: f"{x:.0f} active users in 30 days"),
+    Indicator(
+        "mau_30d", ("mau",), lambda v: v.num("mau_0"), lambda x: f"{x:.0f} active users in 30 days"
+    ),
     Indicator(
         "mau_per_seat_30d",
         ("mau", "seats"),
@@ -238,7 +264,9 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator(
         "mau_pct_change_90d_vs_prior_90d",
         ("mau",),
-        lambda v: pct_change(nanmean_rows(*_mau_windows(v)[:3]), nanmean_rows(*_mau_windows(v)[3:])),
+        lambda v: pct_change(
+            nanmean_rows(*_mau_windows(v)[:3]), nanmean_rows(*_mau_windows(v)[3:])
+        ),
         lambda x: f"active users {_pct(x)} last 3 months vs the 3 before",
     ),
     Indicator(
@@ -253,7 +281,12 @@ CATALOGUE: tuple[Indicator, ...] = (
         lambda v: ratio(v.num("dau_avg_30d"), v.num("mau_0")),
         lambda x: f"stickiness (DAU/MAU) {x * 100:.0f}%",
     ),
-    Indicator("nps_last_score", ("nps_last",), lambda v: v.num("nps_last"), lambda x: f"last NPS answer {x:.0f}"),
+    Indicator(
+        "nps_last_score",
+        ("nps_last",),
+        lambda v: v.num("nps_last"),
+        lambda x: f"last NPS answer {x:.0f}",
+    ),
     Indicator(
         "nps_category",
         ("nps_last",),
@@ -267,9 +300,17 @@ CATALOGUE: tuple[Indicator, ...] = (
         lambda v: days_between(v.num("as_of"), v.num("nps_last_date")),
         lambda x: f"last NPS answer {x:.0f} days ago",
     ),
-    Indicator("nps_avg_12m", ("nps_avg_12m",), lambda v: v.num("nps_avg_12m"), lambda x: f"NPS average {x:.1f} over 12 months"),
     Indicator(
-        "nps_answers_12m", ("nps_count_12m",), lambda v: v.num("nps_count_12m"), lambda x: f"{x:.0f} NPS answers in 12 months"
+        "nps_avg_12m",
+        ("nps_avg_12m",),
+        lambda v: v.num("nps_avg_12m"),
+        lambda x: f"NPS average {x:.1f} over 12 months",
+    ),
+    Indicator(
+        "nps_answers_12m",
+        ("nps_count_12m",),
+        lambda v: v.num("nps_count_12m"),
+        lambda x: f"{x:.0f} NPS answers in 12 months",
     ),
     Indicator(
         "days_since_last_contact",
@@ -283,9 +324,24 @@ CATALOGUE: tuple[Indicator, ...] = (
         _never_contacted,
         lambda x: "never contacted" if x >= 0.5 else "contacted before",
     ),
-    Indicator("contacts_90d", ("contacts_90d",), lambda v: v.num("contacts_90d"), lambda x: f"{x:.0f} contacts in 90 days"),
-    Indicator("tickets_30d", ("tickets_30d",), lambda v: v.num("tickets_30d"), lambda x: f"{x:.0f} tickets in 30 days"),
-    Indicator("tickets_90d", ("tickets_90d",), lambda v: v.num("tickets_90d"), lambda x: f"{x:.0f} tickets in 90 days"),
+    Indicator(
+        "contacts_90d",
+        ("contacts_90d",),
+        lambda v: v.num("contacts_90d"),
+        lambda x: f"{x:.0f} contacts in 90 days",
+    ),
+    Indicator(
+        "tickets_30d",
+        ("tickets_30d",),
+        lambda v: v.num("tickets_30d"),
+        lambda x: f"{x:.0f} tickets in 30 days",
+    ),
+    Indicator(
+        "tickets_90d",
+        ("tickets_90d",),
+        lambda v: v.num("tickets_90d"),
+        lambda x: f"{x:.0f} tickets in 90 days",
+    ),
     Indicator(
         "tickets_per_seat_90d",
         ("tickets_90d", "seats"),
@@ -298,9 +354,17 @@ CATALOGUE: tuple[Indicator, ...] = (
         lambda v: v.num("tickets_30d") - v.num("tickets_90d") / 3.0,
         lambda x: f"{abs(x):.1f} tickets {'above' if x >= 0 else 'below'} the monthly average",
     ),
-    Indicator("tickets_open", ("tickets_open",), lambda v: v.num("tickets_open"), lambda x: f"{x:.0f} open tickets"),
     Indicator(
-        "tickets_high_90d", ("tickets_high_90d",), lambda v: v.num("tickets_high_90d"), lambda x: f"{x:.0f} high-priority tickets in 90 days"
+        "tickets_open",
+        ("tickets_open",),
+        lambda v: v.num("tickets_open"),
+        lambda x: f"{x:.0f} open tickets",
+    ),
+    Indicator(
+        "tickets_high_90d",
+        ("tickets_high_90d",),
+        lambda v: v.num("tickets_high_90d"),
+        lambda x: f"{x:.0f} high-priority tickets in 90 days",
     ),
     Indicator(
         "ticket_hours_to_close_avg_90d",
@@ -354,7 +418,9 @@ class FeatureSpec:
         return sorted(fields)
 
     @classmethod
-    def fit(cls, columns: Mapping[str, np.ndarray], account_ids: np.ndarray | None = None) -> FeatureSpec:
+    def fit(
+        cls, columns: Mapping[str, np.ndarray], account_ids: np.ndarray | None = None
+    ) -> FeatureSpec:
         """Learn levels and drop indicators that carry nothing (all missing or constant)."""
         view = View(columns)
         dropped: dict[str, str] = {}
@@ -384,7 +450,12 @@ class FeatureSpec:
                 dropped[column] = found
             else:
                 levels[column] = found
-        return cls(indicators=tuple(indicators), levels=levels, numeric_attributes=tuple(numeric), dropped=dropped)
+        return cls(
+            indicators=tuple(indicators),
+            levels=levels,
+            numeric_attributes=tuple(numeric),
+            dropped=dropped,
+        )
 
     def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The float feature matrix, columns in ``names`` order (missing = NaN)."""
@@ -397,7 +468,11 @@ class FeatureSpec:
             if np.isnan(value):
                 return f"{feature.replace('_', ' ')} unknown"
             return indicator.say(value)
-        label = feature[len(ATTRIBUTE_FEATURE_PREFIX) :] if feature.startswith(ATTRIBUTE_FEATURE_PREFIX) else feature
+        label = (
+            feature[len(ATTRIBUTE_FEATURE_PREFIX) :]
+            if feature.startswith(ATTRIBUTE_FEATURE_PREFIX)
+            else feature
+        )
         if raw is None or (isinstance(raw, float) and np.isnan(raw)):
             return f"{label} unknown"
         if isinstance(raw, float):

@@ -205,7 +205,9 @@ def frame_to_columns(frame: pd.DataFrame) -> Columns:
         if name in DATE_FIELDS:
             columns[name] = _float_days(series)
         elif name in NUMBER_FIELDS:
-            columns[name] = pd.to_numeric(series, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            columns[name] = pd.to_numeric(series, errors="coerce").to_numpy(
+                np.float64, na_value=np.nan
+            )
         elif name in TEXT_FIELDS or name == "account_id":
             columns[name] = _objects(series)
         elif name.startswith(ATTRIBUTE_PREFIX):

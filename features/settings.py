@@ -29,18 +29,30 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore", validate_default=True)
 
     home: Path = Field(Path(".churn"), description="Embedded MLflow store, demo data, locks.")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in home.")
-    registry_uri: str | None = Field(None, description="MLflow registry URI; default = tracking URI.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default SQLite in home."
+    )
+    registry_uri: str | None = Field(
+        None, description="MLflow registry URI; default = tracking URI."
+    )
     experiment: str = "churn"
     model_name: str = "churn-model"
-    model_uri: str | None = Field(None, description="What `churn serve` loads; default the champion.")
+    model_uri: str | None = Field(
+        None, description="What `churn serve` loads; default the champion."
+    )
     champion_alias: str = "champion"
 
     horizon_days: int = Field(DEFAULT_HORIZON_DAYS, gt=0, le=730)
     exclude_columns: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    retrain_min_gain: float = Field(0.0, ge=0, le=1, description="ROC-AUC a challenger must add to replace the champion.")
-    retrain_min_churners: int = Field(20, ge=1, description="Churners the test window needs to judge a challenger.")
-    retrain_max_ece: float = Field(0.05, gt=0, le=1, description="A less calibrated challenger is never promoted.")
+    retrain_min_gain: float = Field(
+        0.0, ge=0, le=1, description="ROC-AUC a challenger must add to replace the champion."
+    )
+    retrain_min_churners: int = Field(
+        20, ge=1, description="Churners the test window needs to judge a challenger."
+    )
+    retrain_max_ece: float = Field(
+        0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

@@ -73,7 +73,9 @@ class EventIndex:
     prefix: np.ndarray | None = None  # prefix sums of values, length len(keys) + 1
 
     @classmethod
-    def build(cls, account: np.ndarray, day: np.ndarray, values: np.ndarray | None = None) -> EventIndex:
+    def build(
+        cls, account: np.ndarray, day: np.ndarray, values: np.ndarray | None = None
+    ) -> EventIndex:
         keys = event_keys(account, day)
         if values is None:  # equal keys are interchangeable: a plain sort, no permutation
             return cls(keys=np.sort(keys))
@@ -81,7 +83,9 @@ class EventIndex:
         sorted_values = np.asarray(values)[order]
         prefix = None
         if sorted_values.dtype.kind in "fiub":
-            prefix = np.concatenate([[0.0], np.cumsum(np.nan_to_num(sorted_values.astype(np.float64)))])
+            prefix = np.concatenate(
+                [[0.0], np.cumsum(np.nan_to_num(sorted_values.astype(np.float64)))]
+            )
         return cls(keys=keys[order], values=sorted_values, prefix=prefix)
 
     def upto(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -100,7 +104,9 @@ class EventIndex:
     def total(self, account: np.ndarray, as_of: np.ndarray, days: int) -> np.ndarray:
         """Sum of values of events in ``(as_of - days, as_of]``."""
         assert self.prefix is not None
-        return self.prefix[self.upto(account, as_of)] - self.prefix[self.upto(account, as_of - days)]
+        return (
+            self.prefix[self.upto(account, as_of)] - self.prefix[self.upto(account, as_of - days)]
+        )
 
     def last(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Position of the account's last event on or before ``day``; -1 where there is none."""
@@ -113,7 +119,9 @@ class EventIndex:
     def last_day(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Day of the account's last event on or before ``day`` (``MISSING_DAY`` if none)."""
         position = self.last(account, day)
-        days = self.keys[np.maximum(position, 0)] % STRIDE + DAY_OFFSET if len(self.keys) else position
+        days = (
+            self.keys[np.maximum(position, 0)] % STRIDE + DAY_OFFSET if len(self.keys) else position
+        )
         return np.where(position >= 0, days, MISSING_DAY)
 
     def last_value(self, account: np.ndarray, day: np.ndarray, fill: object = np.nan) -> np.ndarray:
@@ -121,7 +129,9 @@ class EventIndex:
         assert self.values is not None
         position = self.last(account, day)
         if len(self.values) == 0:
-            return np.full(len(account), fill, dtype=self.values.dtype if fill is not np.nan else np.float64)
+            return np.full(
+                len(account), fill, dtype=self.values.dtype if fill is not np.nan else np.float64
+            )
         return np.where(position >= 0, self.values[np.maximum(position, 0)], fill)
 
 
@@ -143,7 +153,8 @@ class Queries:
         """(account index, day) of each event row; tables hold known accounts only."""
         ids = events["account_id"]
         in_arrow = all(
-            isinstance(v.dtype, pd.StringDtype) and v.dtype.storage == "pyarrow" for v in (ids, self.accounts)
+            isinstance(v.dtype, pd.StringDtype) and v.dtype.storage == "pyarrow"
+            for v in (ids, self.accounts)
         )
         if not (in_arrow and self.accounts.is_unique):
             return self.accounts.get_indexer(ids), to_days(events[date_column])
@@ -177,7 +188,9 @@ def build_snapshots(
     }
     columns.update(account_columns(tables, queries))
     columns.update(subscription_columns(tables, queries))
-    columns["renewal_date"] = days_to_datetime(renewal_days(tables.accounts, queries, columns["contract_type"]))
+    columns["renewal_date"] = days_to_datetime(
+        renewal_days(tables.accounts, queries, columns["contract_type"])
+    )
     columns.update(usage_columns(tables.usage, queries))
     columns.update(nps_columns(tables.nps, queries))
     columns.update(contact_columns(tables.contacts, queries))
@@ -198,12 +211,20 @@ def point_queries(tables: Tables, points: pd.DataFrame) -> Queries:
     account = known.get_indexer(points["account_id"])
     if (account < 0).any():
         unknown = points.loc[account < 0, "account_id"].head(5).tolist()
-        raise DataError(f"points name accounts that are not in accounts: {unknown}", table="accounts")
+        raise DataError(
+            f"points name accounts that are not in accounts: {unknown}", table="accounts"
+        )
     as_of = to_days(points["as_of"])
     if (as_of == MISSING_DAY).any():
         raise DataError("every point needs an as_of date", column="as_of")
     signup = account_days(tables.accounts, "signup_date")[account]
-    return Queries(accounts=known, account=account, as_of=as_of, signup=signup, data_start=day_of(tables.data_start()))
+    return Queries(
+        accounts=known,
+        account=account,
+        as_of=as_of,
+        signup=signup,
+        data_start=day_of(tables.data_start()),
+    )
 
 
 def revenue_at(tables: Tables, points: pd.DataFrame) -> np.ndarray:
@@ -282,10 +303,17 @@ def subscription_columns(tables: Tables, q: Queries) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     index = EventIndex.build(account, day, np.arange(len(subs)))
     row = index.last_value(q.account, q.as_of, fill=-1).astype(np.int64)
-    for name, dtype in (("mrr", np.float64), ("seats", np.float64), ("plan", object), ("contract_type", object)):
+    for name, dtype in (
+        ("mrr", np.float64),
+        ("seats", np.float64),
+        ("plan", object),
+        ("contract_type", object),
+    ):
         if name in subs:
             out[name] = _gather(subs[name], row, dtype)
-    row_90d_ago = index.last_value(q.account, q.as_of - QUARTER_WINDOW_DAYS, fill=-1).astype(np.int64)
+    row_90d_ago = index.last_value(q.account, q.as_of - QUARTER_WINDOW_DAYS, fill=-1).astype(
+        np.int64
+    )
     out["mrr_90d_ago"] = _gather(subs["mrr"], row_90d_ago, np.float64)
     return out
 
@@ -293,7 +321,9 @@ def subscription_columns(tables: Tables, q: Queries) -> dict[str, np.ndarray]:
 def _gather(column: pd.Series, rows: np.ndarray, dtype: type) -> np.ndarray:
     """column[rows] with a missing value where rows is -1."""
     missing = np.nan if dtype is np.float64 else None
-    values = np.append(column.to_numpy(dtype=dtype, na_value=missing), np.array([missing], dtype=dtype))
+    values = np.append(
+        column.to_numpy(dtype=dtype, na_value=missing), np.array([missing], dtype=dtype)
+    )
     return values[np.where(rows >= 0, rows, len(column))]
 
 
@@ -442,12 +472,22 @@ def ticket_columns(tickets: pd.DataFrame | None, q: Queries) -> dict[str, np.nda
     A ticket closed after as_of is open at as_of and its resolution time is not yet
     known; resolution time averages the tickets *closed* in the last 90 days.
     """
-    names = ("tickets_30d", "tickets_90d", "tickets_open", "tickets_high_90d", "ticket_hours_to_close_avg_90d")
+    names = (
+        "tickets_30d",
+        "tickets_90d",
+        "tickets_open",
+        "tickets_high_90d",
+        "ticket_hours_to_close_avg_90d",
+    )
     if tickets is None:
         return _absent(names, q)
     account, opened = q.locate(tickets, "opened_date")
     opened_index = EventIndex.build(account, opened)
-    closed = to_days(tickets["closed_date"]) if "closed_date" in tickets else np.full(len(tickets), MISSING_DAY)
+    closed = (
+        to_days(tickets["closed_date"])
+        if "closed_date" in tickets
+        else np.full(len(tickets), MISSING_DAY)
+    )
     is_closed = closed != MISSING_DAY
     hours = (closed - opened)[is_closed].astype(np.float64) * 24.0
     closed_index = EventIndex.build(account[is_closed], closed[is_closed], hours)
@@ -457,16 +497,26 @@ def ticket_columns(tickets: pd.DataFrame | None, q: Queries) -> dict[str, np.nda
         high = np.zeros(len(tickets), dtype=bool)
     high_index = EventIndex.build(account[high], opened[high])
 
-    open_now = opened_index.count_upto(q.account, q.as_of) - closed_index.count_upto(q.account, q.as_of)
+    open_now = opened_index.count_upto(q.account, q.as_of) - closed_index.count_upto(
+        q.account, q.as_of
+    )
     closed_90d = closed_index.count(q.account, q.as_of, QUARTER_WINDOW_DAYS)
     hours_90d = closed_index.total(q.account, q.as_of, QUARTER_WINDOW_DAYS)
     covered_30, covered_90 = q.covered(SHORT_WINDOW_DAYS), q.covered(QUARTER_WINDOW_DAYS)
     out = {
-        "tickets_30d": np.where(covered_30, opened_index.count(q.account, q.as_of, SHORT_WINDOW_DAYS), np.nan),
-        "tickets_90d": np.where(covered_90, opened_index.count(q.account, q.as_of, QUARTER_WINDOW_DAYS), np.nan),
+        "tickets_30d": np.where(
+            covered_30, opened_index.count(q.account, q.as_of, SHORT_WINDOW_DAYS), np.nan
+        ),
+        "tickets_90d": np.where(
+            covered_90, opened_index.count(q.account, q.as_of, QUARTER_WINDOW_DAYS), np.nan
+        ),
         "tickets_open": np.where(q.covered(1), open_now, np.nan),
-        "tickets_high_90d": np.where(covered_90, high_index.count(q.account, q.as_of, QUARTER_WINDOW_DAYS), np.nan),
-        "ticket_hours_to_close_avg_90d": np.where(closed_90d > 0, hours_90d / np.maximum(closed_90d, 1), np.nan),
+        "tickets_high_90d": np.where(
+            covered_90, high_index.count(q.account, q.as_of, QUARTER_WINDOW_DAYS), np.nan
+        ),
+        "ticket_hours_to_close_avg_90d": np.where(
+            closed_90d > 0, hours_90d / np.maximum(closed_90d, 1), np.nan
+        ),
     }
     if "priority" not in tickets:
         out["tickets_high_90d"] = np.full(len(q.account), np.nan)

@@ -44,7 +44,15 @@ class TableSpec:
 ACCOUNTS = TableSpec(
     name="accounts",
     required=("account_id", "signup_date"),
-    optional=("churn_date", "plan", "contract_type", "seats", "mrr", "renewal_date", "churn_reason"),
+    optional=(
+        "churn_date",
+        "plan",
+        "contract_type",
+        "seats",
+        "mrr",
+        "renewal_date",
+        "churn_reason",
+    ),
     dates=("signup_date", "churn_date", "renewal_date"),
     numbers=("seats", "mrr"),
     texts=("account_id", "plan", "contract_type", "churn_reason"),
@@ -153,13 +161,14 @@ class Tables:
 
     def data_end(self) -> dt.date:
         """The latest date in any table (the end of the data, unless overridden)."""
-        ends = [_max_day(self.accounts[c]) for c in ("signup_date", "churn_date") if c in self.accounts]
+        ends = [
+            _max_day(self.accounts[c]) for c in ("signup_date", "churn_date") if c in self.accounts
+        ]
         for spec in EVENT_TABLES:
             frame = getattr(self, spec.name)
             if frame is not None and len(frame):
                 ends.extend(_max_day(frame[c]) for c in spec.dates if c in frame)
         return date_of(max(e for e in ends if e is not None))
-
 
 
 def _min_day(column: pd.Series) -> int | None:
@@ -217,7 +226,9 @@ def load_tables(
     if unexpected:
         raise DataError(f"unknown tables {unexpected}; the contract has {sorted(TABLES)}")
     if "accounts" not in raw:
-        raise DataError("the accounts table (accounts.parquet or accounts.csv) is required", table="accounts")
+        raise DataError(
+            "the accounts table (accounts.parquet or accounts.csv) is required", table="accounts"
+        )
     return validate_tables(raw)
 
 
@@ -238,7 +249,9 @@ def validate_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
         missing = int((~is_known).sum())
         if missing:
             unknown[spec.name] = missing
-            examples = frame.loc[~is_known, "account_id"].drop_duplicates().head(FIRST_ROWS_SHOWN).tolist()
+            examples = (
+                frame.loc[~is_known, "account_id"].drop_duplicates().head(FIRST_ROWS_SHOWN).tolist()
+            )
             message = (
                 f"{spec.name}: {missing} of {len(frame)} rows name accounts not in accounts "
                 f"(e.g. {examples}); they are left out of snapshots"
@@ -259,7 +272,11 @@ def coerce_table(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
             table=spec.name,
             column=missing[0],
         )
-    keep = list(frame.columns) if spec is ACCOUNTS else [c for c in (*spec.required, *spec.optional) if c in frame]
+    keep = (
+        list(frame.columns)
+        if spec is ACCOUNTS
+        else [c for c in (*spec.required, *spec.optional) if c in frame]
+    )
     out = frame[keep].copy()
     for column in spec.texts:
         if column in out:
@@ -350,7 +367,13 @@ def check_contract_types(frame: pd.DataFrame, table: str) -> None:
     """Contract labels must be readable; they are normalised to our vocabulary in place."""
     keys = _lower(frame["contract_type"]).str.replace("_", " ").str.replace(r"\s+", " ", regex=True)
     unknown = keys.notna() & ~keys.isin(list(CONTRACT_ALIASES))
-    _check_rows(frame, unknown, table, "contract_type", "is not a known contract type (monthly, annual, ...)")
+    _check_rows(
+        frame,
+        unknown,
+        table,
+        "contract_type",
+        "is not a known contract type (monthly, annual, ...)",
+    )
     frame["contract_type"] = _as_text(keys.map(CONTRACT_ALIASES))
 
 

@@ -243,7 +243,9 @@ def _shift_months(date: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(date.day, (following - dt.timedelta(days=1)).day))
 
 
-def first_observation_date(data_start: dt.date, min_history_days: int = MIN_HISTORY_DAYS) -> dt.date:
+def first_observation_date(
+    data_start: dt.date, min_history_days: int = MIN_HISTORY_DAYS
+) -> dt.date:
     """The first month start at least ``min_history_days`` after the first day of data."""
     import pandas as pd
 

@@ -128,9 +128,13 @@ class ChurnModel:
 
     def risk_tiers(self, probability: np.ndarray) -> np.ndarray:
         """low < b <= medium < 2b <= high < 4b <= critical (b = training base rate)."""
-        return np.asarray(RISK_TIERS, dtype=object)[np.searchsorted(self.tier_cutoffs, probability, side="right")]
+        return np.asarray(RISK_TIERS, dtype=object)[
+            np.searchsorted(self.tier_cutoffs, probability, side="right")
+        ]
 
-    def drivers(self, columns: Mapping[str, np.ndarray], scores: Scores, k: int = 3) -> list[list[Driver]]:
+    def drivers(
+        self, columns: Mapping[str, np.ndarray], scores: Scores, k: int = 3
+    ) -> list[list[Driver]]:
         """Top-k features raising each account's risk, in calibrated probability points.
 
         A feature's contribution is how much lower the calibrated probability would be
@@ -154,7 +158,9 @@ class ChurnModel:
                     break
                 name = names[j]
                 raw = self._raw_value(columns, name, i, features[i, j])
-                row.append(Driver(name, raw, float(effect[i, j]), self.spec.say(name, features[i, j], raw)))
+                row.append(
+                    Driver(name, raw, float(effect[i, j]), self.spec.say(name, features[i, j], raw))
+                )
             out.append(row)
         return out
 
@@ -163,7 +169,9 @@ class ChurnModel:
         columns = self.columns(data)
         return self.drivers(columns, self.score(columns, explain=True), k)
 
-    def _raw_value(self, columns: Mapping[str, np.ndarray], name: str, row: int, value: float) -> Any:
+    def _raw_value(
+        self, columns: Mapping[str, np.ndarray], name: str, row: int, value: float
+    ) -> Any:
         column = self.spec.column_of(name)
         if column is not None and column in columns:
             raw = columns[column][row]
@@ -226,7 +234,9 @@ class ChurnModel:
         if sha256 is not None:
             actual = file_sha256(path)
             if actual != sha256:
-                raise ModelError(f"model bundle {path.name} has SHA-256 {actual}, expected {sha256}: refusing to load")
+                raise ModelError(
+                    f"model bundle {path.name} has SHA-256 {actual}, expected {sha256}: refusing to load"
+                )
         try:
             payload = joblib.load(path)
         except Exception as exc:

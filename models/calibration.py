@@ -37,14 +37,18 @@ class Calibrator:
             raise ModelError(f"calibration method {self.method!r} is not one of {METHODS}")
         label = np.asarray(label)
         if len(np.unique(label)) < 2:
-            raise ModelError("the calibration window has a single class; it needs churned and retained accounts")
+            raise ModelError(
+                "the calibration window has a single class; it needs churned and retained accounts"
+            )
         margin = np.asarray(margin, dtype=np.float64)
         if self.method == "platt":
             fitted = LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), label)
             self.slope_ = float(fitted.coef_[0, 0])
             self.intercept_ = float(fitted.intercept_[0])
         else:
-            fitted = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(margin, label)
+            fitted = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(
+                margin, label
+            )
             self.thresholds_ = np.asarray(fitted.X_thresholds_, dtype=np.float64)
             self.values_ = np.asarray(fitted.y_thresholds_, dtype=np.float64)
         return self

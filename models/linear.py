@@ -33,7 +33,9 @@ class LinearBase:
         from sklearn.linear_model import LogisticRegression
 
         if len(np.unique(label)) < 2:
-            raise ModelError("the training rows have a single class; churned and retained accounts are both needed")
+            raise ModelError(
+                "the training rows have a single class; churned and retained accounts are both needed"
+            )
         self.n_features_ = features.shape[1]
         self.categorical_ = [int(j) for j in categorical]
         numeric = [j for j in range(self.n_features_) if j not in self.categorical_]
@@ -42,7 +44,10 @@ class LinearBase:
             medians = np.nanmedian(features[:, numeric], axis=0) if numeric else np.array([])
         self.medians_ = np.where(np.isnan(medians), 0.0, medians)
         self.flagged_ = [j for j in numeric if np.isnan(features[:, j]).any()]
-        self.levels_ = {j: np.unique(np.where(np.isnan(features[:, j]), MISSING_LEVEL, features[:, j])) for j in self.categorical_}
+        self.levels_ = {
+            j: np.unique(np.where(np.isnan(features[:, j]), MISSING_LEVEL, features[:, j]))
+            for j in self.categorical_
+        }
         logged = signed_log(self._imputed(features))
         self.means_ = logged.mean(axis=0) if len(logged) else np.zeros(len(numeric))
         std = logged.std(axis=0)

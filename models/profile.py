@@ -29,7 +29,11 @@ class FeatureProfile:
         for j in range(matrix.shape[1]):
             column = matrix[:, j]
             known = column[~np.isnan(column)]
-            inner = np.unique(np.quantile(known, np.linspace(0, 1, BINS + 1)[1:-1])) if len(known) else np.array([])
+            inner = (
+                np.unique(np.quantile(known, np.linspace(0, 1, BINS + 1)[1:-1]))
+                if len(known)
+                else np.array([])
+            )
             edges.append(tuple(float(e) for e in inner))
             shares.append(tuple(float(s) for s in _shares(known, inner)))
             missing.append(float(np.isnan(column).mean()) if len(column) else 0.0)
@@ -41,14 +45,20 @@ class FeatureProfile:
         for j, name in enumerate(self.names):
             column = matrix[:, j]
             known = column[~np.isnan(column)]
-            expected = np.append(np.asarray(self.shares[j]) * (1 - self.missing[j]), self.missing[j])
-            actual = np.append(_shares(known, np.asarray(self.edges[j])) * (len(known) / max(len(column), 1)),
-                               np.isnan(column).mean() if len(column) else 0.0)
+            expected = np.append(
+                np.asarray(self.shares[j]) * (1 - self.missing[j]), self.missing[j]
+            )
+            actual = np.append(
+                _shares(known, np.asarray(self.edges[j])) * (len(known) / max(len(column), 1)),
+                np.isnan(column).mean() if len(column) else 0.0,
+            )
             expected, actual = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
             out[name] = float(np.sum((actual - expected) * np.log(actual / expected)))
         return out
 
 
 def _shares(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
-    counts = np.bincount(np.searchsorted(inner_edges, values, side="right"), minlength=len(inner_edges) + 1)
+    counts = np.bincount(
+        np.searchsorted(inner_edges, values, side="right"), minlength=len(inner_edges) + 1
+    )
     return counts / max(counts.sum(), 1)

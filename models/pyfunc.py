@@ -23,12 +23,18 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = ChurnModel.load(context.artifacts[BUNDLE_ARTIFACT])
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         from features.schema import frame_to_columns
 
         columns = frame_to_columns(model_input)
         probability = self.model.predict_proba(columns)
-        ids = model_input["account_id"] if "account_id" in model_input else pd.Series(range(len(model_input)))
+        ids = (
+            model_input["account_id"]
+            if "account_id" in model_input
+            else pd.Series(range(len(model_input)))
+        )
         return pd.DataFrame(
             {
                 "account_id": ids.astype(str).to_numpy(),

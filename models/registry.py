@@ -38,7 +38,9 @@ class LoadedModel:
     sha256: str | None = None
 
 
-def load_model(uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> LoadedModel:
+def load_model(
+    uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> LoadedModel:
     """A bundle file path, or a ``models:/`` URI resolved in the MLflow registry."""
     from features.files import file_sha256
     from models.bundle import ChurnModel
@@ -55,7 +57,11 @@ def load_model(uri: str, tracking_uri: str | None = None, registry_uri: str | No
 
 
 def resolve_version(
-    name: str, alias: str | None, version: str | None, tracking_uri: str | None, registry_uri: str | None
+    name: str,
+    alias: str | None,
+    version: str | None,
+    tracking_uri: str | None,
+    registry_uri: str | None,
 ):
     """The registry's ModelVersion behind an alias or a version number."""
     from mlflow import MlflowClient
@@ -68,21 +74,31 @@ def resolve_version(
         return client.get_model_version(name, str(version))
     except MlflowException as exc:
         what = f"alias {alias!r}" if alias else f"version {version}"
-        raise ModelError(f"model {name!r} has no {what} in the registry at {tracking_uri}: {exc.message}") from exc
+        raise ModelError(
+            f"model {name!r} has no {what} in the registry at {tracking_uri}: {exc.message}"
+        ) from exc
 
 
-def _load_registered(uri: str, match: re.Match[str], tracking_uri: str | None, registry_uri: str | None) -> LoadedModel:
+def _load_registered(
+    uri: str, match: re.Match[str], tracking_uri: str | None, registry_uri: str | None
+) -> LoadedModel:
     from models.bundle import ChurnModel
 
     name, alias, version = match["name"], match["alias"], match["version"]
     found = resolve_version(name, alias, version, tracking_uri, registry_uri)
     expected = (found.tags or {}).get(SHA_TAG)
     if not expected:
-        raise ModelError(f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn")
+        raise ModelError(
+            f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
+        )
     with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
-        bundle = download_bundle(name, str(found.version), Path(scratch), tracking_uri, registry_uri)
+        bundle = download_bundle(
+            name, str(found.version), Path(scratch), tracking_uri, registry_uri
+        )
         model = ChurnModel.load(bundle, sha256=expected)
-    return LoadedModel(model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected)
+    return LoadedModel(
+        model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected
+    )
 
 
 def download_bundle(
@@ -128,14 +144,18 @@ def move_alias(client: MlflowClient, name: str, alias: str, version: str) -> str
     return previous
 
 
-def rollback_target(client: MlflowClient, name: str, alias: str, to: str | None = None) -> tuple[str, str]:
+def rollback_target(
+    client: MlflowClient, name: str, alias: str, to: str | None = None
+) -> tuple[str, str]:
     """(current, target) for a rollback: ``to``, or the version the current one replaced."""
     from mlflow.exceptions import MlflowException
 
     try:
         current = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
-        raise ModelError(f"model {name!r} has no {alias!r} alias to roll back: {exc.message}") from exc
+        raise ModelError(
+            f"model {name!r} has no {alias!r} alias to roll back: {exc.message}"
+        ) from exc
     target = to or (current.tags or {}).get(PREVIOUS_TAG)
     if not target:
         raise ModelError(

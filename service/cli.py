@@ -36,7 +36,9 @@ def reports_errors(command: F) -> F:
 
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
         try:
             return command(*args, **kwargs)
         except ChurnError as error:
@@ -54,7 +56,9 @@ def parse_date(value: str) -> dt.date:
         raise typer.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
-DataOption = Annotated[Path, typer.Option("--data", help="Directory of account tables (Parquet or CSV).")]
+DataOption = Annotated[
+    Path, typer.Option("--data", help="Directory of account tables (Parquet or CSV).")
+]
 
 
 @app.command("demo-data")
@@ -71,7 +75,12 @@ def demo_data(
     from training.demo import generate_demo
 
     summary = generate_demo(
-        out, accounts=accounts, start=parse_date(start), end=parse_date(end), seed=seed, horizon_days=horizon
+        out,
+        accounts=accounts,
+        start=parse_date(start),
+        end=parse_date(end),
+        seed=seed,
+        horizon_days=horizon,
     )
     typer.echo(f"wrote {out}: {summary}")
 
@@ -97,15 +106,17 @@ def snapshot(
     typer.echo(f"wrote {len(frame)} snapshots at {day} to {out}")
 
 
-
-
 # --- training, evaluation, scoring -------------------------------------------------------------
 
 TrackingOption = Annotated[
-    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: CHURN_TRACKING_URI or embedded).")
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: CHURN_TRACKING_URI or embedded)."
+    ),
 ]
 ModelOption = Annotated[
-    str | None, typer.Option("--model", help="Model URI or bundle path (default: models:/<name>@champion).")
+    str | None,
+    typer.Option("--model", help="Model URI or bundle path (default: models:/<name>@champion)."),
 ]
 
 
@@ -117,18 +128,30 @@ def load_settings(**overrides: Any):
 
 
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
-HorizonOption = Annotated[int | None, typer.Option(min=1, help="Label horizon in days (default 90).")]
-EveryOption = Annotated[str, typer.Option(help="Observation frequency (pandas alias): MS, W-MON, QS.")]
-DataEndOption = Annotated[str | None, typer.Option("--data-end", help="Treat data as ending on this date.")]
-ParamOption = Annotated[list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")]
-ParamsFileOption = Annotated[Path | None, typer.Option("--params", help="TOML file of hyperparameters.")]
+HorizonOption = Annotated[
+    int | None, typer.Option(min=1, help="Label horizon in days (default 90).")
+]
+EveryOption = Annotated[
+    str, typer.Option(help="Observation frequency (pandas alias): MS, W-MON, QS.")
+]
+DataEndOption = Annotated[
+    str | None, typer.Option("--data-end", help="Treat data as ending on this date.")
+]
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")
+]
+ParamsFileOption = Annotated[
+    Path | None, typer.Option("--params", help="TOML file of hyperparameters.")
+]
 PeriodsOption = Annotated[int, typer.Option(min=1, help="Observation dates in this split.")]
 
 
 @app.command()
 @reports_errors
 def train(
-    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Directory of account tables.")
+    ] = None,
     tracking_uri: TrackingOption = None,
     experiment: ExperimentOption = None,
     horizon: HorizonOption = None,
@@ -141,13 +164,28 @@ def train(
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
-    table: Annotated[Path | None, typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer.")] = None,
-    label: Annotated[str | None, typer.Option("--label", help="Table mode: the churn flag column.")] = None,
-    positive: Annotated[str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")] = None,
-    id_column: Annotated[str | None, typer.Option("--id", help="Table mode: the customer id column.")] = None,
-    mapping: Annotated[Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")] = None,
-    map_pair: Annotated[list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")] = None,
-    table_as_of: Annotated[str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="Table mode: the churn flag column.")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Table mode: the customer id column.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")
+    ] = None,
+    map_pair: Annotated[
+        list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")
+    ] = None,
+    table_as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
+    ] = None,
 ) -> None:
     """Train a calibrated churn model, track the run in MLflow and register it.
 
@@ -158,7 +196,9 @@ def train(
     from training.progress import Steps
 
     if (data is None) == (table is None):
-        raise DataError("give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)")
+        raise DataError(
+            "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
+        )
     settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
     params = load_params(params_file, param or [])
     steps = Steps()
@@ -184,12 +224,19 @@ def train(
         plan = (validation_periods, calibration_periods, test_periods)
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
     print_split(prepared.summary)
-    result = train_and_record(prepared, params, settings, promote=promote, steps=steps, run_name=run_name)
+    result = train_and_record(
+        prepared, params, settings, promote=promote, steps=steps, run_name=run_name
+    )
     print_training_result(result, settings)
 
 
 def prepare_event_data(
-    data: Path, settings: Any, every: str, data_end: str | None, plan: tuple[int, int, int], steps: Any
+    data: Path,
+    settings: Any,
+    every: str,
+    data_end: str | None,
+    plan: tuple[int, int, int],
+    steps: Any,
 ) -> Any:
     """Event tables -> labelled, temporally split snapshots (shared by train and retrain)."""
     from features.tables import load_tables
@@ -200,7 +247,9 @@ def prepare_event_data(
         tables = load_tables(data)
     end = parse_date(data_end) if data_end else None
     with steps.step("building point-in-time snapshots and labels"):
-        return prepare_events(tables, settings.horizon_days, every, end, SplitPlan(*plan), settings.exclude_columns)
+        return prepare_events(
+            tables, settings.horizon_days, every, end, SplitPlan(*plan), settings.exclude_columns
+        )
 
 
 @app.command()
@@ -214,7 +263,10 @@ def retrain(
     data_end: DataEndOption = None,
     param: ParamOption = None,
     params_file: ParamsFileOption = None,
-    min_gain: Annotated[float | None, typer.Option(min=0, help="ROC-AUC the challenger must add (CHURN_RETRAIN_MIN_GAIN).")] = None,
+    min_gain: Annotated[
+        float | None,
+        typer.Option(min=0, help="ROC-AUC the challenger must add (CHURN_RETRAIN_MIN_GAIN)."),
+    ] = None,
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
@@ -232,7 +284,10 @@ def retrain(
     from training.retrain import retrain as run_retrain
 
     settings = load_settings(
-        tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon, retrain_min_gain=min_gain
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        horizon_days=horizon,
+        retrain_min_gain=min_gain,
     )
     params = load_params(params_file, param or [])
     steps = Steps()
@@ -247,7 +302,10 @@ def retrain(
 @app.command()
 @reports_errors
 def rollback(
-    to: Annotated[str | None, typer.Option("--to", help="Version to return to (default: the one the champion replaced).")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Version to return to (default: the one the champion replaced)."),
+    ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Move the champion alias back to the version it replaced (or --to N).
@@ -276,22 +334,37 @@ def print_retrain_result(result: Any, settings: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Challenger vs champion on the test window ({result.trained.summary.loc['test', 'rows']} rows)")
+    table = Table(
+        title=f"Challenger vs champion on the test window ({result.trained.summary.loc['test', 'rows']} rows)"
+    )
     table.add_column("metric")
     table.add_column("challenger", justify="right")
-    table.add_column(f"champion (v{result.champion_version})" if result.champion_version else "champion (none)", justify="right")
+    table.add_column(
+        f"champion (v{result.champion_version})" if result.champion_version else "champion (none)",
+        justify="right",
+    )
     for key in KEY_METRICS:
         name = f"test_{key}"
-        table.add_row(name, _fmt(result.trained.trained.metrics.get(name)), _fmt(result.champion_metrics.get(name)))
+        table.add_row(
+            name,
+            _fmt(result.trained.trained.metrics.get(name)),
+            _fmt(result.champion_metrics.get(name)),
+        )
     console = Console()
     console.print(table)
     version = result.trained.registered.version
     if result.verdict.promote:
-        console.print(f"[bold green]promoted[/bold green] {settings.model_name} version {version} -> @{settings.champion_alias}: {result.verdict.reason}")
+        console.print(
+            f"[bold green]promoted[/bold green] {settings.model_name} version {version} -> @{settings.champion_alias}: {result.verdict.reason}"
+        )
     else:
         kept = result.champion_version or "none"
-        console.print(f"[bold yellow]kept[/bold yellow] the champion (version {kept}); version {version} registered, not promoted: {result.verdict.reason}")
-    console.print(f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}")
+        console.print(
+            f"[bold yellow]kept[/bold yellow] the champion (version {kept}); version {version} registered, not promoted: {result.verdict.reason}"
+        )
+    console.print(
+        f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+    )
 
 
 def print_split(summary: Any) -> None:
@@ -307,29 +380,52 @@ def print_split(summary: Any) -> None:
     Console(stderr=True).print(table)
 
 
-KEY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10", "lift_top20", "capture_top20")
+KEY_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "lift_top10",
+    "capture_top10",
+    "lift_top20",
+    "capture_top20",
+)
 
 
 def print_training_result(result: Any, settings: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Test window ({result.summary.loc['test', 'rows'] if 'test' in result.summary.index else '?'} rows)")
+    table = Table(
+        title=f"Test window ({result.summary.loc['test', 'rows'] if 'test' in result.summary.index else '?'} rows)"
+    )
     table.add_column("metric")
     table.add_column("LightGBM", justify="right")
     table.add_column("logistic baseline", justify="right")
     for prefix in ("test", "cv"):
         for key in KEY_METRICS:
             name = f"{prefix}_{key}"
-            model, baseline = result.trained.metrics.get(name), result.trained.baseline_metrics.get(name)
+            model, baseline = (
+                result.trained.metrics.get(name),
+                result.trained.baseline_metrics.get(name),
+            )
             if model is not None or baseline is not None:
                 table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
     registered = result.registered
-    alias = f" -> @{settings.champion_alias}" if registered.promoted else " (champion unchanged; --promote to move it)"
-    console.print(f"model [bold]{settings.model_name}[/bold] version [bold]{registered.version}[/bold]{alias}")
-    console.print(f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}")
+    alias = (
+        f" -> @{settings.champion_alias}"
+        if registered.promoted
+        else " (champion unchanged; --promote to move it)"
+    )
+    console.print(
+        f"model [bold]{settings.model_name}[/bold] version [bold]{registered.version}[/bold]{alias}"
+    )
+    console.print(
+        f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -342,9 +438,13 @@ def evaluate(
     data: DataOption,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Label horizon (default: the model's).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Label horizon (default: the model's).")
+    ] = None,
     every: Annotated[str, typer.Option(help="Observation frequency.")] = "MS",
-    last: Annotated[int | None, typer.Option(min=1, help="Only the last N observation dates.")] = None,
+    last: Annotated[
+        int | None, typer.Option(min=1, help="Only the last N observation dates.")
+    ] = None,
     data_end: Annotated[str | None, typer.Option("--data-end")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
 ) -> None:
@@ -363,10 +463,14 @@ def evaluate(
     from training.pipeline import lifecycle_stage
 
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    loaded = load_model(
+        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    )
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
-        raise ModelError("this model was trained on one labelled export (no horizon): give --horizon DAYS")
+        raise ModelError(
+            "this model was trained on one labelled export (no horizon): give --horizon DAYS"
+        )
     tables = load_tables(data)
     end = parse_date(data_end) if data_end else tables.data_end()
     dates = observation_dates(tables.data_start(), end, horizon_days=horizon_days, every=every)
@@ -375,7 +479,9 @@ def evaluate(
     if not dates:
         raise DataError("no observation date has a complete horizon inside the data")
     points = active_points(tables, dates)
-    snapshots = build_snapshots(tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", []))
+    snapshots = build_snapshots(
+        tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", [])
+    )
     label = label_snapshots(tables, points, horizon_days)
     columns = frame_to_columns(snapshots)
     probability = loaded.model.predict_proba(columns)
@@ -383,23 +489,34 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{loaded.uri} on {data} ({len(label):,} snapshots, {dates[0]}..{dates[-1]})")
+    table = Table(
+        title=f"{loaded.uri} on {data} ({len(label):,} snapshots, {dates[0]}..{dates[-1]})"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("rows", "base_rate", *KEY_METRICS):
         table.add_row(key, _fmt(metrics.get(f"eval_{key}")))
     Console().print(table)
     if out is not None:
-        write_atomic(out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2)))
+        write_atomic(
+            out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
+        )
 
 
 @app.command()
 @reports_errors
 def score(
     out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .jsonl.")],
-    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
-    table: Annotated[Path | None, typer.Option("--table", help="One export, for a model trained with --table.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Score date (default: end of data; today for --table).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Directory of account tables.")
+    ] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", help="One export, for a model trained with --table.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score date (default: end of data; today for --table)."),
+    ] = None,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
     drivers: Annotated[int, typer.Option(min=0, max=10, help="Top drivers per account.")] = 3,
@@ -414,13 +531,21 @@ def score(
 
     one_source(data, table)
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    loaded = load_model(
+        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    )
     columns, day = snapshot_columns(loaded.model, data, table, as_of)
     scored = score_frame(loaded.model, columns, drivers)
     write_frame(scored, out)
     top = scored.sort_values("churn_probability", ascending=False).head(5)
-    typer.echo(f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}")
-    typer.echo(top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(index=False))
+    typer.echo(
+        f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
+    )
+    typer.echo(
+        top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(
+            index=False
+        )
+    )
 
 
 def one_source(data: Path | None, table: Path | None) -> None:
@@ -428,7 +553,9 @@ def one_source(data: Path | None, table: Path | None) -> None:
         raise DataError("give either --data DIR (event tables) or --table FILE (one export)")
 
 
-def snapshot_columns(model: Any, data: Path | None, table: Path | None, as_of: str | None) -> tuple[Any, dt.date]:
+def snapshot_columns(
+    model: Any, data: Path | None, table: Path | None, as_of: str | None
+) -> tuple[Any, dt.date]:
     """Snapshot columns of every account to score: event tables at AS_OF (default: end of
     data) or a whole export read with the model's mapping (AS_OF default: today)."""
     from training.scoring import event_columns, table_columns
@@ -442,13 +569,25 @@ def snapshot_columns(model: Any, data: Path | None, table: Path | None, as_of: s
 @app.command()
 @reports_errors
 def monitor(
-    data: Annotated[Path | None, typer.Option("--data", help="Directory of account tables.")] = None,
-    table: Annotated[Path | None, typer.Option("--table", help="One export, for a model trained with --table.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: end of data; today for --table).")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Directory of account tables.")
+    ] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", help="One export, for a model trained with --table.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Snapshot date (default: end of data; today for --table)."),
+    ] = None,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
-    out: Annotated[Path | None, typer.Option(help="Write the per-feature report here (.csv, .parquet, .jsonl).")] = None,
-    fail_on: Annotated[str, typer.Option(help="Exit 4 when a feature drifts this much: major, moderate or never.")] = "never",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the per-feature report here (.csv, .parquet, .jsonl)."),
+    ] = None,
+    fail_on: Annotated[
+        str, typer.Option(help="Exit 4 when a feature drifts this much: major, moderate or never.")
+    ] = "never",
 ) -> None:
     """Drift of today's accounts against the model's training data (PSI per feature).
 
@@ -466,23 +605,38 @@ def monitor(
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
     one_source(data, table)
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri)
+    loaded = load_model(
+        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    )
     columns, day = snapshot_columns(loaded.model, data, table, as_of)
     report = drift_frame(loaded.model, columns)
     probability = loaded.model.predict_proba(columns)
     base_rate = loaded.model.metadata.get("base_rate", float("nan"))
-    shown = Table(title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})")
+    shown = Table(
+        title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})"
+    )
     for name in ("feature", "psi", "level", "missing_in_training", "missing_now"):
         shown.add_column(name, justify="left" if name in ("feature", "level") else "right")
     for row in report.head(15).itertuples():
-        shown.add_row(row.feature, f"{row.psi:.3f}", row.level, f"{row.missing_in_training:.0%}", f"{row.missing_now:.0%}")
+        shown.add_row(
+            row.feature,
+            f"{row.psi:.3f}",
+            row.level,
+            f"{row.missing_in_training:.0%}",
+            f"{row.missing_now:.0%}",
+        )
     console = Console()
     console.print(shown)
-    console.print(f"mean churn probability {probability.mean():.4f} (training base rate {base_rate:.4f}); "
-                  f"{(report['level'] == 'major').sum()} major, {(report['level'] == 'moderate').sum()} moderate")
+    console.print(
+        f"mean churn probability {probability.mean():.4f} (training base rate {base_rate:.4f}); "
+        f"{(report['level'] == 'major').sum()} major, {(report['level'] == 'moderate').sum()} moderate"
+    )
     if out is not None:
         write_frame(report, out)
-    if fail_on != "never" and (report["level"].map(DRIFT_LEVELS.index) >= DRIFT_LEVELS.index(fail_on)).any():
+    if (
+        fail_on != "never"
+        and (report["level"].map(DRIFT_LEVELS.index) >= DRIFT_LEVELS.index(fail_on)).any()
+    ):
         typer.secho(f"drift at or above {fail_on}", fg=typer.colors.RED, err=True)
         raise typer.Exit(4)
 
@@ -491,7 +645,9 @@ def monitor(
 @reports_errors
 def report(
     data: DataOption,
-    out: Annotated[Path, typer.Option(help="Directory for monthly.csv, cohorts.csv and the plots.")] = Path("churn-report"),
+    out: Annotated[
+        Path, typer.Option(help="Directory for monthly.csv, cohorts.csv and the plots.")
+    ] = Path("churn-report"),
     data_end: DataEndOption = None,
     months: Annotated[int, typer.Option(min=1, help="Months shown in the terminal.")] = 12,
 ) -> None:
@@ -515,18 +671,29 @@ def report(
     plots = plot_report(figures, out / "plots")
     shown = Table(title=f"Churn by month ({data})")
     columns = {  # column: (header, format); the CSV has the full names
-        "customers_start": ("start", "{:,.0f}"), "new": ("new", "{:,.0f}"), "lost": ("lost", "{:,.0f}"),
-        "lost_early": ("early", "{:.0f}"), "lost_mid": ("mid", "{:.0f}"), "lost_late": ("late", "{:.0f}"),
-        "churn_rate": ("churn", "{:.2%}"), "retention_rate": ("retention", "{:.2%}"),
-        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"), "net_revenue_retention": ("NRR", "{:.1%}"),
+        "customers_start": ("start", "{:,.0f}"),
+        "new": ("new", "{:,.0f}"),
+        "lost": ("lost", "{:,.0f}"),
+        "lost_early": ("early", "{:.0f}"),
+        "lost_mid": ("mid", "{:.0f}"),
+        "lost_late": ("late", "{:.0f}"),
+        "churn_rate": ("churn", "{:.2%}"),
+        "retention_rate": ("retention", "{:.2%}"),
+        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
+        "net_revenue_retention": ("NRR", "{:.1%}"),
     }
     shown.add_column("month", no_wrap=True)
     for header, _ in columns.values():
         shown.add_column(header, justify="right", no_wrap=True)
     for row in figures.monthly.tail(months).itertuples():
-        shown.add_row(row.month.strftime("%Y-%m"), *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()))
+        shown.add_row(
+            row.month.strftime("%Y-%m"),
+            *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()),
+        )
     Console().print(shown)
-    typer.echo(f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, " + ", ".join(str(p) for p in plots))
+    typer.echo(
+        f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, " + ", ".join(str(p) for p in plots)
+    )
 
 
 @app.command()
@@ -545,7 +712,18 @@ def ui(
         typer.echo(f"the tracking store is a server: open {uri} in a browser")
         return
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if settings.artifact_location:
         command += ["--default-artifact-root", settings.artifact_location]
     typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
@@ -558,9 +736,13 @@ def ui(
 @app.command()
 @reports_errors
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default CHURN_HOST or 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default CHURN_HOST or 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default CHURN_PORT or 8000).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default one per core).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default one per core).")
+    ] = None,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
@@ -577,7 +759,9 @@ def serve(
     from service.serve import run
 
     try:
-        settings = load_settings(host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri)
+        settings = load_settings(
+            host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
+        )
     except ValidationError as exc:
         raise ChurnError(f"invalid settings: {exc}") from None
     if not run(settings):

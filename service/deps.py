@@ -121,5 +121,5 @@ def json_body_doc(model: type[BaseModel], explain: bool = False) -> dict[str, An
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             },
-        }
+        },
     }

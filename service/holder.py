@@ -187,7 +187,12 @@ class PublishedSource:
         ref = pointer.model
         model = ChurnModel.load(ref.path, sha256=ref.sha256)
         loaded = LoadedModel(
-            model, uri=ref.uri, name=ref.name, version=ref.version, run_id=ref.run_id, sha256=ref.sha256
+            model,
+            uri=ref.uri,
+            name=ref.name,
+            version=ref.version,
+            run_id=ref.run_id,
+            sha256=ref.sha256,
         )
         return loaded, ref.identity
 
@@ -312,7 +317,9 @@ class ModelHolder:
             failure = await self.source.refresh()
             if failure is not None:
                 self._note_upstream_failure(failure)
-                raise ModelError(f"loading {self.uri} failed ({self._still_serving()}): {failure.message}")
+                raise ModelError(
+                    f"loading {self.uri} failed ({self._still_serving()}): {failure.message}"
+                )
             return await anyio.to_thread.run_sync(self.load_blocking, force)
 
     async def poll_once(self) -> None:
@@ -362,7 +369,9 @@ class ModelHolder:
                 upstream.identity if upstream else None,
                 upstream.version if upstream else None,
             )
-            raise ModelError(f"loading {self.uri} failed ({self._still_serving()}): {message}") from exc
+            raise ModelError(
+                f"loading {self.uri} failed ({self._still_serving()}): {message}"
+            ) from exc
         model = loaded.model
         wide = dataclasses.replace(model, threads=self.wide_threads) if self.threads else model
         serving = Serving(
@@ -392,7 +401,9 @@ class ModelHolder:
 
     def _still_serving(self) -> str:
         current = self.current
-        return f"still serving version {current.ref['version']}" if current else "no model is served"
+        return (
+            f"still serving version {current.ref['version']}" if current else "no model is served"
+        )
 
     def _look_quietly(self) -> Upstream | None:
         try:
@@ -405,7 +416,9 @@ class ModelHolder:
         if failure == self._seen_failure:
             return
         self._seen_failure = failure
-        self._record_failure(failure.message, None, failure.version, dt.datetime.fromisoformat(failure.at))
+        self._record_failure(
+            failure.message, None, failure.version, dt.datetime.fromisoformat(failure.at)
+        )
 
     def _record_failure(
         self, message: str, identity: str | None, version: str | None, at: dt.datetime | None = None

@@ -108,7 +108,9 @@ def publish(directory: Path, pointer: Pointer) -> None:
 
 def pending_requests(directory: Path) -> list[str]:
     """Ids of the reload requests waiting for the parent."""
-    return sorted(path.name.removesuffix(REQUEST_SUFFIX) for path in directory.glob(f"*{REQUEST_SUFFIX}"))
+    return sorted(
+        path.name.removesuffix(REQUEST_SUFFIX) for path in directory.glob(f"*{REQUEST_SUFFIX}")
+    )
 
 
 def clear_requests(directory: Path, ids: list[str]) -> None:

@@ -122,7 +122,9 @@ class Publisher:
             if changed:
                 log.error(
                     "model resolution failed",
-                    extra={"fields": {"uri": self.uri, "version": attempt.version, "error": message}},
+                    extra={
+                        "fields": {"uri": self.uri, "version": attempt.version, "error": message}
+                    },
                 )
             if changed or answered:
                 self.error = Failure(message, attempt.version, now_iso())
@@ -137,12 +139,21 @@ class Publisher:
         if changed:
             log.info(
                 "model published",
-                extra={"fields": {"uri": self.uri, "version": found.version, "sha256": found.sha256, "path": found.path}},
+                extra={
+                    "fields": {
+                        "uri": self.uri,
+                        "version": found.version,
+                        "sha256": found.sha256,
+                        "path": found.path,
+                    }
+                },
             )
         if changed or answered:
             self._publish(answered)
 
-    def _resolve_importing_if_needed(self, attempt: Attempt, retry_failed: bool) -> BundleRef | None:
+    def _resolve_importing_if_needed(
+        self, attempt: Attempt, retry_failed: bool
+    ) -> BundleRef | None:
         """``resolve``; if MLflow turns out to need a package `churn serve` marked
         unavailable (``service.worker.UNUSED_IN_WORKERS``) for this store, allow it, retry."""
         try:
@@ -153,7 +164,9 @@ class Publisher:
             blocked = [n for n in UNUSED_IN_WORKERS if n in sys.modules and sys.modules[n] is None]
             if (exc.name or "").split(".")[0] not in blocked:
                 raise
-            log.warning(f"resolving {self.uri} needs {exc.name}: importing it in this process after all")
+            log.warning(
+                f"resolving {self.uri} needs {exc.name}: importing it in this process after all"
+            )
             for name in blocked:
                 del sys.modules[name]
             return self.resolve(attempt, retry_failed)
@@ -169,14 +182,20 @@ class Publisher:
         try:
             info = path.stat()
         except OSError:
-            raise ModelError(f"{self.uri} is neither a model bundle file nor a models:/name@alias URI") from None
+            raise ModelError(
+                f"{self.uri} is neither a model bundle file nor a models:/name@alias URI"
+            ) from None
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if self.model is not None and stamp == self._file_stamp:
             return self.model
         self._file_stamp = stamp
-        return BundleRef(path=str(path.resolve()), sha256=file_sha256(path), uri=self.uri, name=path.stem)
+        return BundleRef(
+            path=str(path.resolve()), sha256=file_sha256(path), uri=self.uri, name=path.stem
+        )
 
-    def _registered(self, match: re.Match[str], attempt: Attempt, retry_failed: bool) -> BundleRef | None:
+    def _registered(
+        self, match: re.Match[str], attempt: Attempt, retry_failed: bool
+    ) -> BundleRef | None:
         from models.registry import SHA_TAG, resolve_version  # imports MLflow (parent only)
 
         name = match["name"]
@@ -186,19 +205,32 @@ class Publisher:
         attempt.version = str(found.version)
         expected = (found.tags or {}).get(SHA_TAG)
         if not expected:
-            raise ModelError(f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn")
+            raise ModelError(
+                f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
+            )
         attempt.sha256 = expected
         served = self.model
-        if served and (served.version, served.sha256) == (attempt.version, expected) and Path(served.path).is_file():
+        if (
+            served
+            and (served.version, served.sha256) == (attempt.version, expected)
+            and Path(served.path).is_file()
+        ):
             return served
         if not retry_failed and self._failed == (attempt.version, expected):
             return None
         try:
             path = self._fetch(name, attempt.version, expected, tracking, registry)
         except OSError as exc:
-            raise ModelError(f"cannot keep {name} version {attempt.version} in the model cache {self.cache}: {exc}") from exc
+            raise ModelError(
+                f"cannot keep {name} version {attempt.version} in the model cache {self.cache}: {exc}"
+            ) from exc
         return BundleRef(
-            path=str(path), sha256=expected, uri=self.uri, name=name, version=attempt.version, run_id=found.run_id
+            path=str(path),
+            sha256=expected,
+            uri=self.uri,
+            name=name,
+            version=attempt.version,
+            run_id=found.run_id,
         )
 
     def _fetch(self, name: str, version: str, expected: str, tracking: str, registry: str) -> Path:
@@ -225,7 +257,9 @@ class Publisher:
         """Drop the least recently used bundles beyond ``CACHE_KEEP`` (never the served one)."""
         served = {keep, Path(self.model.path)} if self.model else {keep}
         try:
-            bundles = sorted(self.cache.glob("*.joblib"), key=lambda p: p.stat().st_mtime, reverse=True)
+            bundles = sorted(
+                self.cache.glob("*.joblib"), key=lambda p: p.stat().st_mtime, reverse=True
+            )
         except OSError:  # another server pruning the same cache: next time
             return
         for old in bundles[CACHE_KEEP:]:
@@ -236,5 +270,3 @@ class Publisher:
     def _publish(self, answered: list[str]) -> None:
         self._seq += 1
         publish(self.directory, Pointer(self._seq, self.model, self.error, tuple(answered)))
-
-

@@ -165,7 +165,9 @@ class Coalescer:
         self._waiting: dict[tuple[int, bool], tuple[Serving, list[Waiting]]] = {}
         self._flush_scheduled = False
 
-    async def score(self, serving: Serving, snapshot: AccountSnapshot, explain: bool) -> dict[str, Any]:
+    async def score(
+        self, serving: Serving, snapshot: AccountSnapshot, explain: bool
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         result: asyncio.Future[dict[str, Any]] = loop.create_future()
         _, waiting = self._waiting.setdefault((id(serving), explain), (serving, []))
@@ -184,7 +186,9 @@ class Coalescer:
 
     def _score_group(self, serving: Serving, waiting: list[Waiting], explain: bool) -> None:
         try:
-            results = self.scorer.score(serving, [snapshot for snapshot, _ in waiting], "score", explain)
+            results = self.scorer.score(
+                serving, [snapshot for snapshot, _ in waiting], "score", explain
+            )
         except Exception as exc:
             if len(waiting) > 1:  # isolate the account that fails
                 for one in waiting:

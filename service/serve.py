@@ -111,7 +111,9 @@ def _supervise(settings: Settings, sockets: list[socket.socket], workers: int) -
     # Even one worker runs apart from this process: workers never import MLflow.
     supervisor = supervisor_class()(config, sockets=sockets)
     host, port = sockets[0].getsockname()[:2]
-    log.info(f"listening on http://{host}:{port} with {workers} worker(s); model {settings.resolved_model_uri}")
+    log.info(
+        f"listening on http://{host}:{port} with {workers} worker(s); model {settings.resolved_model_uri}"
+    )
     supervisor.run()
     return all(p.exitcode != STARTUP_FAILURE for p in supervisor.processes)
 
@@ -130,7 +132,9 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ChurnError(f"cannot listen on {host}:{port}: the address is already in use") from None
+                raise ChurnError(
+                    f"cannot listen on {host}:{port}: the address is already in use"
+                ) from None
             raise ChurnError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         port = probe.getsockname()[1]  # port 0: the one the kernel chose, for every worker
     sockets = []
@@ -172,7 +176,9 @@ def supervisor_class() -> type[Any]:
                 process.kill()
                 process.join()
                 if process.exitcode == STARTUP_FAILURE:
-                    logger.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                    logger.error(
+                        f"Child process [{process.pid}] failed to start, stopping the parent process."
+                    )
                     self.should_exit.set()
                     return
                 if self.should_exit.is_set():

@@ -72,7 +72,9 @@ def app() -> FastAPI:
     try:
         settings = ServeSettings()
         if settings.serving_dir is None:
-            raise ChurnError(f"service.worker runs under `churn serve` ({SERVING_DIR_ENV} is not set)")
+            raise ChurnError(
+                f"service.worker runs under `churn serve` ({SERVING_DIR_ENV} is not set)"
+            )
         source = PublishedSource(settings.serving_dir, settings.resolved_model_uri)
         holder = ModelHolder(settings, source, threads=1, wide_threads=min(2, os.cpu_count() or 1))
         return create_app(settings, holder=holder)

@@ -51,12 +51,24 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (root / "server.log").open("w")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -75,5 +87,13 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     import datetime as dt
 
-    generate_demo(out, accounts=1500, start=dt.date(2023, 1, 1), end=dt.date(2025, 6, 30), seed=0, truth_paths=64, progress=False)
+    generate_demo(
+        out,
+        accounts=1500,
+        start=dt.date(2023, 1, 1),
+        end=dt.date(2025, 6, 30),
+        seed=0,
+        truth_paths=64,
+        progress=False,
+    )
     return out

@@ -85,7 +85,9 @@ class TrainingSet:
 def label_snapshots(tables: Tables, points: pd.DataFrame, horizon_days: int) -> np.ndarray:
     """Label each (account_id, as_of): churned within the horizon after as_of."""
     if "churn_date" not in tables.accounts:
-        raise DataError("churn_date is required to build labels (empty = still active)", table="accounts")
+        raise DataError(
+            "churn_date is required to build labels (empty = still active)", table="accounts"
+        )
     index = pd.Index(tables.accounts["account_id"]).get_indexer(points["account_id"])
     churn = account_days(tables.accounts, "churn_date")[index]
     return churn_label(churn, to_days(points["as_of"]), horizon_days)

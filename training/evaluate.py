@@ -31,7 +31,9 @@ ECE_BINS = 10
 TOP_SHARES = (0.10, 0.20)
 
 
-def expected_calibration_error(label: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    label: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """Mean |predicted - observed| over equal-width probability bins, weighted by rows."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, probability, side="right") - 1, 0, bins - 1)
@@ -49,14 +51,19 @@ def top_share(label: np.ndarray, probability: np.ndarray, share: float) -> tuple
     n = max(int(np.ceil(share * len(label))), 1)
     top = np.argsort(-probability, kind="stable")[:n]
     rate, base = label[top].mean(), label.mean()
-    return float(rate / base) if base > 0 else float("nan"), float(label[top].sum() / max(label.sum(), 1))
+    return float(rate / base) if base > 0 else float("nan"), float(
+        label[top].sum() / max(label.sum(), 1)
+    )
 
 
 def classification_metrics(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
     """The metric set of one population (NaN where a metric is undefined)."""
     label = np.asarray(label, dtype=np.float64)
     probability = np.clip(np.asarray(probability, dtype=np.float64), 1e-7, 1 - 1e-7)
-    metrics: dict[str, float] = {"rows": float(len(label)), "base_rate": float(label.mean()) if len(label) else np.nan}
+    metrics: dict[str, float] = {
+        "rows": float(len(label)),
+        "base_rate": float(label.mean()) if len(label) else np.nan,
+    }
     if len(label) == 0:
         return metrics
     both = 0 < label.sum() < len(label)
@@ -116,7 +123,11 @@ def plot_evaluation(
     figure, axis = plt.subplots(figsize=(5.5, 5))
     for name, probability in curves.items():
         precision, recall, _ = precision_recall_curve(label, probability)
-        axis.plot(recall, precision, label=f"{name} (AP {average_precision_score(label, probability):.3f})")
+        axis.plot(
+            recall,
+            precision,
+            label=f"{name} (AP {average_precision_score(label, probability):.3f})",
+        )
     axis.axhline(label.mean(), linestyle=":", color="grey", label=f"base rate {label.mean():.3f}")
     _finish(axis, "Precision-recall (test window)", "recall", "precision")
     paths.append(_save(figure, out_dir / "pr.png"))
@@ -124,10 +135,20 @@ def plot_evaluation(
     figure, axis = plt.subplots(figsize=(5.5, 5))
     for name, probability in curves.items():
         predicted, observed = reliability(label, probability)
-        axis.plot(predicted, observed, "o-", label=f"{name} (ECE {expected_calibration_error(label, probability):.3f})")
+        axis.plot(
+            predicted,
+            observed,
+            "o-",
+            label=f"{name} (ECE {expected_calibration_error(label, probability):.3f})",
+        )
     top = max(float(np.max(np.concatenate(list(curves.values())))), float(label.mean()) * 2, 0.05)
     axis.plot([0, top], [0, top], ":", color="grey", label="perfect")
-    _finish(axis, "Calibration (deciles of predicted risk)", "mean predicted probability", "observed churn rate")
+    _finish(
+        axis,
+        "Calibration (deciles of predicted risk)",
+        "mean predicted probability",
+        "observed churn rate",
+    )
     paths.append(_save(figure, out_dir / "calibration.png"))
 
     figure, (gain_axis, lift_axis) = plt.subplots(1, 2, figsize=(11, 5))
@@ -140,13 +161,20 @@ def plot_evaluation(
         lift_axis.plot(share, cumulative[cut] / share, label=name)
     gain_axis.plot([0, 1], [0, 1], ":", color="grey", label="random")
     lift_axis.axhline(1.0, linestyle=":", color="grey")
-    _finish(gain_axis, "Cumulative gain", "share of accounts contacted (riskiest first)", "share of churners reached")
+    _finish(
+        gain_axis,
+        "Cumulative gain",
+        "share of accounts contacted (riskiest first)",
+        "share of churners reached",
+    )
     _finish(lift_axis, "Lift", "share of accounts contacted (riskiest first)", "lift over random")
     paths.append(_save(figure, out_dir / "lift_gain.png"))
     return paths
 
 
-def reliability(label: np.ndarray, probability: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def reliability(
+    label: np.ndarray, probability: np.ndarray, bins: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean predicted vs observed rate per decile of predicted probability."""
     order = np.argsort(probability, kind="stable")
     groups = np.array_split(order, bins)
@@ -166,7 +194,9 @@ def plot_importance(names: list[str], gain: np.ndarray, out_dir: Path, top: int 
     return _save(figure, out_dir / "feature_importance.png")
 
 
-def plot_shap_summary(contributions: np.ndarray, features: np.ndarray, names: list[str], out_dir: Path) -> Path:
+def plot_shap_summary(
+    contributions: np.ndarray, features: np.ndarray, names: list[str], out_dir: Path
+) -> Path:
     """SHAP beeswarm from LightGBM's exact tree SHAP values (``pred_contrib``)."""
     import shap
 

@@ -148,7 +148,9 @@ class Boosted:
     validation_loss: float
 
 
-def _dataset(spec: FeatureSpec, part: Part, init: np.ndarray | None, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def _dataset(
+    spec: FeatureSpec, part: Part, init: np.ndarray | None, reference: lgb.Dataset | None = None
+) -> lgb.Dataset:
     return lgb.Dataset(
         part.features,
         part.label,
@@ -217,7 +219,10 @@ def choose_model_form(
         candidates["trees"] = (early_stopped(spec, train, validation, params, None), None)
     if params.model_form in ("auto", "linear+trees"):
         linear = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
-        candidates["linear+trees"] = (early_stopped(spec, train, validation, params, linear), linear)
+        candidates["linear+trees"] = (
+            early_stopped(spec, train, validation, params, linear),
+            linear,
+        )
     name = min(candidates, key=lambda n: candidates[n][0].validation_loss)
     boosted, linear = candidates[name]
     report = {
@@ -260,7 +265,9 @@ def fit_churn_model(
     The test window stays unseen, so the test metrics judge exactly what is served.
     """
     form, booster, linear = choose_model_form(spec, train, validation, params)
-    model = ChurnModel(spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear)
+    model = ChurnModel(
+        spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear
+    )
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
         model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
@@ -286,9 +293,13 @@ def fit_baseline(
     """
     categorical = [spec.names.index(c) for c in spec.categorical]
     baseline = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
-    calibrator = Calibrator(params.calibration).fit(baseline.margin(calibration.features), calibration.label)
+    calibrator = Calibrator(params.calibration).fit(
+        baseline.margin(calibration.features), calibration.label
+    )
     if params.refit:
-        baseline = LinearBase(params.baseline_c).fit(*_stacked([train, validation, calibration]), categorical)
+        baseline = LinearBase(params.baseline_c).fit(
+            *_stacked([train, validation, calibration]), categorical
+        )
     return baseline, calibrator
 
 

@@ -127,7 +127,11 @@ def prepare_events(
         "exclude_columns": list(exclude_columns),
         "warnings": [w for w in (warning,) if w],
     }
-    params = {"horizon_days": horizon_days, "every": every, **{f"split.{k}": v for k, v in plan.__dict__.items()}}
+    params = {
+        "horizon_days": horizon_days,
+        "every": every,
+        **{f"split.{k}": v for k, v in plan.__dict__.items()},
+    }
     return Prepared(frames=frames, summary=summary, metadata=metadata, tags=tags, params=params)
 
 
@@ -159,9 +163,16 @@ def fit_splits(
 ) -> Fitted:
     """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
     spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
-    parts = {split: Part(spec.matrix(columns[split]), labels[split]) for split in ("train", "validation", "calibration")}
-    with steps.step(f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"):
-        model = fit_churn_model(spec, parts["train"], parts["validation"], parts["calibration"], params, metadata)
+    parts = {
+        split: Part(spec.matrix(columns[split]), labels[split])
+        for split in ("train", "validation", "calibration")
+    }
+    with steps.step(
+        f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
+    ):
+        model = fit_churn_model(
+            spec, parts["train"], parts["validation"], parts["calibration"], params, metadata
+        )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
             spec, parts["train"], parts["validation"], parts["calibration"], params
@@ -177,7 +188,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
-        probability, baseline_probability = fitted.probabilities(fitted.model.matrix(columns["test"]))
+        probability, baseline_probability = fitted.probabilities(
+            fitted.model.matrix(columns["test"])
+        )
         metrics = finite(evaluate(labels["test"], probability, stage))
         baseline_metrics = finite(evaluate(labels["test"], baseline_probability, stage))
     if prepared.cv_folds:
@@ -190,7 +203,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
 
 
-def cross_validate(prepared: Prepared, params: TrainParams, folds: int) -> tuple[dict[str, float], dict[str, float]]:
+def cross_validate(
+    prepared: Prepared, params: TrainParams, folds: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """Out-of-fold calibrated predictions for every row; metrics keyed ``cv_*``.
 
     Each fold refits everything on the other folds (its own inner validation and
@@ -203,17 +218,29 @@ def cross_validate(prepared: Prepared, params: TrainParams, folds: int) -> tuple
     columns = frame_to_columns(frame.drop(columns=[LABEL, "split"]))
     model_oof, baseline_oof = np.zeros(len(label)), np.zeros(len(label))
     quiet = Steps(enabled=False)
-    for fold_train, fold_test in StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(label, label):
-        fit_rows, held = train_test_split(fold_train, test_size=0.2, stratify=label[fold_train], random_state=params.seed)
-        valid_rows, calib_rows = train_test_split(held, test_size=0.5, stratify=label[held], random_state=params.seed)
+    for fold_train, fold_test in StratifiedKFold(
+        folds, shuffle=True, random_state=params.seed
+    ).split(label, label):
+        fit_rows, held = train_test_split(
+            fold_train, test_size=0.2, stratify=label[fold_train], random_state=params.seed
+        )
+        valid_rows, calib_rows = train_test_split(
+            held, test_size=0.5, stratify=label[held], random_state=params.seed
+        )
         rows = {"train": fit_rows, "validation": valid_rows, "calibration": calib_rows}
         fitted = fit_splits(
-            {k: _take(columns, r) for k, r in rows.items()}, {k: label[r] for k, r in rows.items()}, params, {}, quiet
+            {k: _take(columns, r) for k, r in rows.items()},
+            {k: label[r] for k, r in rows.items()},
+            params,
+            {},
+            quiet,
         )
         features = fitted.model.matrix(_take(columns, fold_test))
         model_oof[fold_test], baseline_oof[fold_test] = fitted.probabilities(features)
     stage = lifecycle_stage(columns)
-    return finite(evaluate(label, model_oof, stage, prefix="cv")), finite(evaluate(label, baseline_oof, stage, prefix="cv"))
+    return finite(evaluate(label, model_oof, stage, prefix="cv")), finite(
+        evaluate(label, baseline_oof, stage, prefix="cv")
+    )
 
 
 def _take(columns: Columns, rows: np.ndarray) -> Columns:
@@ -224,7 +251,11 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     """Plots and tables a data scientist opens in the MLflow UI."""
     plots = out_dir / "plots"
     label = prepared.label("test")
-    plot_evaluation(label, {"LightGBM": trained.test_probability, "logistic baseline": trained.baseline_probability}, plots)
+    plot_evaluation(
+        label,
+        {"LightGBM": trained.test_probability, "logistic baseline": trained.baseline_probability},
+        plots,
+    )
     model = trained.model
     gain = np.asarray(model.booster.feature_importance(importance_type="gain"), dtype=np.float64)
     plot_importance(model.spec.names, gain, plots)
@@ -244,9 +275,9 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
             "baseline": [trained.baseline_metrics.get(k) for k in keys],
         }
     ).to_csv(tables / "metrics.csv", index=False)
-    pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values("gain", ascending=False).to_csv(
-        tables / "feature_importance.csv", index=False
-    )
+    pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values(
+        "gain", ascending=False
+    ).to_csv(tables / "feature_importance.csv", index=False)
 
 
 def train_and_record(
@@ -276,12 +307,22 @@ def train_and_record(
                         for form, loss in model.metadata.get("validation_log_loss", {}).items()
                     },
                 },
-                baseline_params={"model": "logistic_regression", "C": params.baseline_c, "calibration": params.calibration},
+                baseline_params={
+                    "model": "logistic_regression",
+                    "C": params.baseline_c,
+                    "calibration": params.calibration,
+                },
                 baseline_metrics=trained.baseline_metrics,
-                tags={**prepared.tags, "model_type": "lightgbm+calibration", "model_form": str(model.metadata.get("model_form"))},
+                tags={
+                    **prepared.tags,
+                    "model_type": "lightgbm+calibration",
+                    "model_form": str(model.metadata.get("model_form")),
+                },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
-                input_example=prepared.frames["test"].drop(columns=[LABEL, "split"]).head(EXAMPLE_ROWS),
+                input_example=prepared.frames["test"]
+                .drop(columns=[LABEL, "split"])
+                .head(EXAMPLE_ROWS),
                 run_name=run_name,
                 extra_json={
                     "feature_spec.json": {

@@ -40,7 +40,9 @@ class ChurnReport:
 
 def month_starts(first: dt.date, last: dt.date) -> np.ndarray:
     """Day numbers of the month starts from ``first``'s month through ``last``'s."""
-    months = pd.date_range(pd.Timestamp(first).to_period("M").start_time, pd.Timestamp(last), freq="MS")
+    months = pd.date_range(
+        pd.Timestamp(first).to_period("M").start_time, pd.Timestamp(last), freq="MS"
+    )
     return np.array([day_of(m.date()) for m in months], dtype=np.int64)
 
 
@@ -50,7 +52,10 @@ def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
     end = end or tables.data_end()
     starts = month_starts(tables.data_start(), end)
     nexts = add_months(starts, 1)
-    starts, nexts = starts[nexts <= day_of(end) + 1], nexts[nexts <= day_of(end) + 1]  # whole months only
+    starts, nexts = (
+        starts[nexts <= day_of(end) + 1],
+        nexts[nexts <= day_of(end) + 1],
+    )  # whole months only
     if len(starts) == 0:
         raise DataError(f"the data ({tables.data_start()} to {end}) holds no whole calendar month")
     signup = account_days(tables.accounts, "signup_date")
@@ -72,7 +77,10 @@ def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
             "customers_start": customers,
             "new": new.sum(axis=0),
             "lost": lost.sum(axis=0),
-            **{f"lost_{name}": (lost & (stage == code)[:, None]).sum(axis=0) for code, name in enumerate(LIFECYCLE_STAGES)},
+            **{
+                f"lost_{name}": (lost & (stage == code)[:, None]).sum(axis=0)
+                for code, name in enumerate(LIFECYCLE_STAGES)
+            },
             "customers_end": at_end.sum(axis=0),
             "mrr_start": mrr.sum(axis=0),
             "mrr_lost": (mrr * lost).sum(axis=0),
@@ -98,7 +106,9 @@ def _revenue_matrix(tables: Tables, present: np.ndarray, days: np.ndarray) -> np
     return revenue
 
 
-def cohort_retention(tables: Tables, end: dt.date | None = None, horizon_months: int = 24) -> pd.DataFrame:
+def cohort_retention(
+    tables: Tables, end: dt.date | None = None, horizon_months: int = 24
+) -> pd.DataFrame:
     """Share of each signup-month cohort still a customer k whole months after signup
     (NaN where k months have not yet passed by the end of the data).
 
@@ -111,7 +121,9 @@ def cohort_retention(tables: Tables, end: dt.date | None = None, horizon_months:
     known = (signup != MISSING_DAY) & (signup >= day_of(tables.data_start()))
     signup, churn = signup[known], churn[known]
     k = np.arange(horizon_months + 1)
-    checkpoint = add_months(np.repeat(signup, len(k)), np.tile(k, len(signup))).reshape(len(signup), len(k))
+    checkpoint = add_months(np.repeat(signup, len(k)), np.tile(k, len(signup))).reshape(
+        len(signup), len(k)
+    )
     observed = checkpoint <= end_day
     alive = active_on(signup[:, None], churn[:, None], checkpoint) & observed
     cohort = pd.to_datetime(days_to_datetime(signup)).to_period("M").to_timestamp()
@@ -136,9 +148,18 @@ def plot_report(report: ChurnReport, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     monthly = report.monthly
     figure, axis = plt.subplots(figsize=(9, 4))
-    axis.plot(monthly["month"], monthly["churn_rate"] * 100, label="churn rate (lost / customers at start)")
+    axis.plot(
+        monthly["month"],
+        monthly["churn_rate"] * 100,
+        label="churn rate (lost / customers at start)",
+    )
     axis.plot(monthly["month"], monthly["gross_mrr_churn_rate"] * 100, label="gross MRR churn rate")
-    axis.plot(monthly["month"], (1 - monthly["retention_rate"]) * 100, label="1 - retention rate ((end - new) / start)", linestyle="--")
+    axis.plot(
+        monthly["month"],
+        (1 - monthly["retention_rate"]) * 100,
+        label="1 - retention rate ((end - new) / start)",
+        linestyle="--",
+    )
     axis.set_ylabel("% per month")
     axis.legend(fontsize=8)
     axis.set_title("Monthly churn")
@@ -149,7 +170,9 @@ def plot_report(report: ChurnReport, out_dir: Path) -> list[Path]:
 
     cohorts = report.cohorts.drop(columns="accounts")
     figure, axis = plt.subplots(figsize=(10, max(3, 0.18 * len(cohorts))))
-    image = axis.imshow(cohorts.to_numpy(dtype=float) * 100, aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    image = axis.imshow(
+        cohorts.to_numpy(dtype=float) * 100, aspect="auto", cmap="viridis", vmin=0, vmax=100
+    )
     axis.set_yticks(range(len(cohorts)), [c.strftime("%Y-%m") for c in cohorts.index], fontsize=6)
     axis.set_xlabel("months since signup")
     axis.set_title("Cohort retention (% of the signup month still a customer)")

@@ -53,7 +53,9 @@ def check_challenger(metrics: dict[str, float], min_churners: int, max_ece: floa
     failures = []
     churners = metrics.get("test_rows", 0.0) * metrics.get("test_base_rate", 0.0)
     if churners < min_churners:
-        failures.append(f"the test window holds {churners:.0f} churners, fewer than {min_churners} to judge by")
+        failures.append(
+            f"the test window holds {churners:.0f} churners, fewer than {min_churners} to judge by"
+        )
     ece = metrics.get("test_ece", float("nan"))
     if not ece <= max_ece:
         failures.append(f"the challenger's test ECE {ece:.4f} is above {max_ece}")
@@ -61,7 +63,10 @@ def check_challenger(metrics: dict[str, float], min_churners: int, max_ece: floa
 
 
 def judge(
-    challenger: dict[str, float], champion: dict[str, float] | None, min_gain: float, failures: list[str]
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    min_gain: float,
+    failures: list[str],
 ) -> Verdict:
     """Promote only a challenger that passes its checks and beats the champion by ``min_gain``."""
     if failures:
@@ -70,8 +75,14 @@ def judge(
         return Verdict(True, "there is no champion yet")
     new, old = challenger[JUDGED_METRIC], champion[JUDGED_METRIC]
     if new > old + min_gain:
-        return Verdict(True, f"{JUDGED_METRIC} {new:.4f} beats the champion's {old:.4f} by more than {min_gain}")
-    return Verdict(False, f"{JUDGED_METRIC} {new:.4f} does not beat the champion's {old:.4f} by more than {min_gain}")
+        return Verdict(
+            True,
+            f"{JUDGED_METRIC} {new:.4f} beats the champion's {old:.4f} by more than {min_gain}",
+        )
+    return Verdict(
+        False,
+        f"{JUDGED_METRIC} {new:.4f} does not beat the champion's {old:.4f} by more than {min_gain}",
+    )
 
 
 @contextlib.contextmanager
@@ -84,7 +95,9 @@ def retrain_lock(path: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise ChurnError(f"another retrain is running ({holder} holds {path}); try again when it ends") from None
+            raise ChurnError(
+                f"another retrain is running ({holder} holds {path}); try again when it ends"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -141,11 +154,15 @@ def retrain(
     with steps.step("scoring the champion on the latest labelled window"):
         champion = current_champion(settings)
         previous = champion_metrics(champion, prepared) if champion is not None else None
-    trained = train_and_record(prepared, params, settings, promote=False, steps=steps, run_name=run_name)
+    trained = train_and_record(
+        prepared, params, settings, promote=False, steps=steps, run_name=run_name
+    )
     metrics = trained.trained.metrics
     failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
     verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
-    client = MlflowClient(tracking_uri=settings.resolved_tracking_uri, registry_uri=settings.registry_uri)
+    client = MlflowClient(
+        tracking_uri=settings.resolved_tracking_uri, registry_uri=settings.registry_uri
+    )
     run_id = trained.registered.run_id
     client.set_tag(run_id, "retrain.decision", "promoted" if verdict.promote else "kept champion")
     client.set_tag(run_id, "retrain.reason", verdict.reason)
@@ -155,11 +172,12 @@ def retrain(
             client.log_metric(run_id, f"champion_{key}", value)
     if verdict.promote:  # the last step: anything failing before leaves the champion as it was
         move_alias(client, settings.model_name, settings.champion_alias, trained.registered.version)
-    log.info("retrain: %s (%s)", "promoted" if verdict.promote else "kept the champion", verdict.reason)
+    log.info(
+        "retrain: %s (%s)", "promoted" if verdict.promote else "kept the champion", verdict.reason
+    )
     return RetrainResult(
         trained=trained,
         verdict=verdict,
         champion_version=None if champion is None else champion.version,
         champion_metrics=previous or {},
     )
-

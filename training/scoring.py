@@ -23,7 +23,9 @@ def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.Dat
             "as_of": days_to_datetime(columns["as_of"]),
             "churn_probability": scores.probability,
             "risk_tier": model.risk_tiers(scores.probability),
-            "revenue_at_risk": revenue_at_risk(scores.probability, columns.get("mrr", np.full(len(scores.probability), np.nan))),
+            "revenue_at_risk": revenue_at_risk(
+                scores.probability, columns.get("mrr", np.full(len(scores.probability), np.nan))
+            ),
         }
     )
     if drivers > 0:
@@ -50,7 +52,9 @@ def table_columns(model: ChurnModel, path: str | Path, as_of: dt.date) -> Column
     mapping = TableMapping.from_dict(stored)
     raw = read_export(path)
     present = TableMapping(
-        fields={source: target for source, target in mapping.fields.items() if source in raw.columns},
+        fields={
+            source: target for source, target in mapping.fields.items() if source in raw.columns
+        },
         kinds=mapping.kinds,
         id_column=mapping.id_column if mapping.id_column in raw.columns else None,
         label=None,
@@ -66,12 +70,16 @@ def table_columns(model: ChurnModel, path: str | Path, as_of: dt.date) -> Column
     return frame_to_columns(clean.snapshots)
 
 
-def score_table(model: ChurnModel, path: str | Path, as_of: dt.date, drivers: int = 3) -> pd.DataFrame:
+def score_table(
+    model: ChurnModel, path: str | Path, as_of: dt.date, drivers: int = 3
+) -> pd.DataFrame:
     """Score a whole export with the mapping the model was trained with."""
     return score_frame(model, table_columns(model, path, as_of), drivers)
 
 
-def event_columns(model: ChurnModel, data: str | Path, as_of: dt.date | None) -> tuple[Columns, dt.date]:
+def event_columns(
+    model: ChurnModel, data: str | Path, as_of: dt.date | None
+) -> tuple[Columns, dt.date]:
     """Snapshots of every account active at ``as_of`` (default: the end of the data)."""
     from features.errors import DataError
     from features.schema import frame_to_columns
@@ -83,7 +91,9 @@ def event_columns(model: ChurnModel, data: str | Path, as_of: dt.date | None) ->
     points = active_points(tables, [day])
     if len(points) == 0:
         raise DataError(f"no account is active on {day}")
-    snapshots = build_snapshots(tables, points, exclude_columns=model.metadata.get("exclude_columns", []))
+    snapshots = build_snapshots(
+        tables, points, exclude_columns=model.metadata.get("exclude_columns", [])
+    )
     return frame_to_columns(snapshots), day
 
 
@@ -108,5 +118,9 @@ def drift_frame(model: ChurnModel, columns: Columns) -> pd.DataFrame:
             "missing_now": np.isnan(features).mean(axis=0) if len(features) else np.nan,
         }
     )
-    frame["level"] = np.select([frame["psi"] >= MAJOR_DRIFT, frame["psi"] >= MODERATE_DRIFT], ["major", "moderate"], "stable")
+    frame["level"] = np.select(
+        [frame["psi"] >= MAJOR_DRIFT, frame["psi"] >= MODERATE_DRIFT],
+        ["major", "moderate"],
+        "stable",
+    )
     return frame.sort_values("psi", ascending=False, ignore_index=True)

@@ -36,10 +36,27 @@ from features.timeline import CONTRACT_ALIASES
 
 log = logging.getLogger(__name__)
 
-MAPPABLE_FIELDS = tuple(
-    f for f in (*DATE_FIELDS, *TEXT_FIELDS, *COUNT_FIELDS, *AMOUNT_FIELDS) if f != "as_of" and f not in MAU_COLUMNS
-) + MAU_COLUMNS
-POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "churned", "churn", "left", "lost", "cancelled", "canceled")
+MAPPABLE_FIELDS = (
+    tuple(
+        f
+        for f in (*DATE_FIELDS, *TEXT_FIELDS, *COUNT_FIELDS, *AMOUNT_FIELDS)
+        if f != "as_of" and f not in MAU_COLUMNS
+    )
+    + MAU_COLUMNS
+)
+POSITIVE_WORDS = (
+    "yes",
+    "y",
+    "true",
+    "t",
+    "1",
+    "churned",
+    "churn",
+    "left",
+    "lost",
+    "cancelled",
+    "canceled",
+)
 NEGATIVE_WORDS = ("no", "n", "false", "f", "0", "active", "retained", "stayed", "current")
 NUMERIC_SHARE = 0.95  # a column whose non-blank values are at least this share numbers is numeric
 KINDS = ("numeric", "categorical")
@@ -90,7 +107,9 @@ class CleanTable:
 # --- mapping files ----------------------------------------------------------------------------
 
 
-def read_mapping(file: Path | None = None, pairs: Sequence[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
+def read_mapping(
+    file: Path | None = None, pairs: Sequence[str] = ()
+) -> tuple[dict[str, str], dict[str, str]]:
     """(fields, kinds) from a YAML/TOML file and ``source=target`` pairs.
 
     The file holds a ``mapping`` (or ``fields``) table of source -> field and an optional
@@ -100,8 +119,18 @@ def read_mapping(file: Path | None = None, pairs: Sequence[str] = ()) -> tuple[d
     kinds: dict[str, str] = {}
     if file is not None:
         document = _read_document(Path(file))
-        fields.update({str(k): str(v) for k, v in (document.get("mapping") or document.get("fields") or {}).items()})
-        kinds.update({str(k): str(v) for k, v in (document.get("types") or document.get("kinds") or {}).items()})
+        fields.update(
+            {
+                str(k): str(v)
+                for k, v in (document.get("mapping") or document.get("fields") or {}).items()
+            }
+        )
+        kinds.update(
+            {
+                str(k): str(v)
+                for k, v in (document.get("types") or document.get("kinds") or {}).items()
+            }
+        )
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep or not source.strip() or not target.strip():
@@ -132,7 +161,9 @@ def _read_document(path: Path) -> dict[str, Any]:
         else:
             document = tomllib.loads(text)
     except Exception as exc:
-        raise DataError(f"mapping file {path.name} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+        raise DataError(
+            f"mapping file {path.name} is not valid {path.suffix.lstrip('.').upper()}: {exc}"
+        ) from exc
     if not isinstance(document, dict):
         raise DataError(f"mapping file {path.name} must hold a table of column -> field")
     return document
@@ -178,7 +209,11 @@ def clean_table(
     report: list[str] = []
     _check_columns(raw, mapping, require_label)
     ids = _account_ids(raw, mapping.id_column)
-    label = _labels(raw[mapping.label], mapping.label, mapping.positive, report) if require_label else None
+    label = (
+        _labels(raw[mapping.label], mapping.label, mapping.positive, report)
+        if require_label
+        else None
+    )
     snapshots = pd.DataFrame({"account_id": ids, "as_of": pd.Timestamp(as_of)})
     for source, target in mapping.fields.items():
         if source in raw:
@@ -201,7 +236,9 @@ def _check_columns(raw: pd.DataFrame, mapping: TableMapping, require_label: bool
     named.update({f"mapping of {source!r}": source for source in mapping.fields})
     for what, column in named.items():
         if column is not None and column not in raw.columns:
-            raise DataError(f"{what}: column {column!r} does not exist; the table has {list(raw.columns)}")
+            raise DataError(
+                f"{what}: column {column!r} does not exist; the table has {list(raw.columns)}"
+            )
     if require_label and mapping.label is None:
         raise DataError("give --label COLUMN: the column that says whether the customer churned")
     targets = pd.Series(list(mapping.fields.values()))
@@ -216,7 +253,11 @@ def _account_ids(raw: pd.DataFrame, id_column: str | None) -> np.ndarray:
     empty = ids.isna().to_numpy()
     if empty.any():
         rows = (np.flatnonzero(empty) + 1)[:FIRST_ROWS_SHOWN].tolist()
-        raise DataError(f"{id_column} is empty in {int(empty.sum())} row(s); first rows {rows}", column=id_column, rows=rows)
+        raise DataError(
+            f"{id_column} is empty in {int(empty.sum())} row(s); first rows {rows}",
+            column=id_column,
+            rows=rows,
+        )
     duplicated = ids.duplicated(keep=False).to_numpy()
     if duplicated.any():
         rows = (np.flatnonzero(duplicated) + 1)[:FIRST_ROWS_SHOWN].tolist()
@@ -234,21 +275,33 @@ def _labels(column: pd.Series, name: str, positive: str | None, report: list[str
     missing = column.isna().to_numpy()
     if missing.any():
         rows = (np.flatnonzero(missing) + 1)[:FIRST_ROWS_SHOWN].tolist()
-        raise DataError(f"the label is empty in {int(missing.sum())} row(s); first rows {rows}", column=name, rows=rows)
+        raise DataError(
+            f"the label is empty in {int(missing.sum())} row(s); first rows {rows}",
+            column=name,
+            rows=rows,
+        )
     folded = column.str.casefold()
     values = sorted(folded.unique())
     if len(values) != 2:
         counts = column.value_counts().head(10).to_dict()
-        raise DataError(f"the label must have exactly two values, found {len(values)}: {counts}", column=name)
+        raise DataError(
+            f"the label must have exactly two values, found {len(values)}: {counts}", column=name
+        )
     if positive is not None:
         chosen = positive.strip().casefold()
         if chosen not in values:
-            raise DataError(f"--positive {positive!r} is not a value of the label (values: {values})", column=name)
+            raise DataError(
+                f"--positive {positive!r} is not a value of the label (values: {values})",
+                column=name,
+            )
     else:
         recognised = [v for v in values if v in POSITIVE_WORDS]
         negatives = [v for v in values if v in NEGATIVE_WORDS]
         if len(recognised) != 1 or len(negatives) != 1:
-            raise DataError(f"cannot tell which label value means churned among {values}: give --positive VALUE", column=name)
+            raise DataError(
+                f"cannot tell which label value means churned among {values}: give --positive VALUE",
+                column=name,
+            )
         chosen = recognised[0]
     spellings = column.unique().tolist()
     if len(spellings) > 2:
@@ -278,7 +331,9 @@ def _attribute(column: pd.Series, name: str, kind: str, report: list[str]) -> pd
             report.append(f"{name}: {blank} blank value(s) treated as missing")
         if bad.any():
             examples = column[bad].drop_duplicates().head(FIRST_ROWS_SHOWN).tolist()
-            report.append(f"{name}: {int(bad.sum())} non-numeric value(s) treated as missing, e.g. {examples}")
+            report.append(
+                f"{name}: {int(bad.sum())} non-numeric value(s) treated as missing, e.g. {examples}"
+            )
         return numbers.astype(np.float64)
     return _categories(column, name, report)
 
@@ -293,14 +348,18 @@ def _categories(column: pd.Series, name: str, report: list[str]) -> pd.Series:
         canonical.setdefault(spelling.casefold(), spelling)
     merged = folded.map(canonical)
     if spaced.nunique() > merged.nunique():
-        report.append(f"{name}: {spaced.nunique() - merged.nunique()} value(s) differing only in case/spacing merged")
+        report.append(
+            f"{name}: {spaced.nunique() - merged.nunique()} value(s) differing only in case/spacing merged"
+        )
     return merged.astype("string")
 
 
 def _field(column: pd.Series, source: str, target: str, report: list[str]) -> pd.Series:
     """A mapped column, coerced to its snapshot field's type (dirty values reported)."""
     if target in DATE_FIELDS:
-        parsed = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(None)
+        parsed = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(
+            None
+        )
         bad = parsed.isna() & column.notna()
         if bad.any():
             report.append(f"{source}: {int(bad.sum())} unparseable date(s) treated as missing")
@@ -343,7 +402,9 @@ def stratified_split(label: np.ndarray, seed: int = 0) -> np.ndarray:
     share_left = 1.0
     for name, share in HOLDOUT_SHARES.items():
         take = share / share_left
-        remaining, chosen = train_test_split(remaining, test_size=take, stratify=label[remaining], random_state=seed)
+        remaining, chosen = train_test_split(
+            remaining, test_size=take, stratify=label[remaining], random_state=seed
+        )
         split[chosen] = name
         share_left -= share
     return split
@@ -362,10 +423,16 @@ def prepare_table(clean: CleanTable, source: str, seed: int = 0):
     frames = {split: frame.loc[frame["split"] == split].reset_index(drop=True) for split in SPLITS}
     grouped = frame.groupby("split")
     summary = pd.DataFrame(
-        {"rows": grouped.size(), "churned": grouped[LABEL].sum(), "base_rate": grouped[LABEL].mean().round(4)}
+        {
+            "rows": grouped.size(),
+            "churned": grouped[LABEL].sum(),
+            "base_rate": grouped[LABEL].mean().round(4),
+        }
     ).reindex(list(SPLITS))
     for split in SPLITS:
-        if int(summary.loc[split, "churned"]) < 5 or int(summary.loc[split, "churned"]) == int(summary.loc[split, "rows"]):
+        if int(summary.loc[split, "churned"]) < 5 or int(summary.loc[split, "churned"]) == int(
+            summary.loc[split, "rows"]
+        ):
             raise DataError(
                 f"the {split} split has {int(summary.loc[split, 'rows'])} rows with "
                 f"{int(summary.loc[split, 'churned'])} churned; the table needs more rows of both classes"
@@ -377,7 +444,8 @@ def prepare_table(clean: CleanTable, source: str, seed: int = 0):
         "mapping": mapping,
         "source": source,
         "as_of": str(frame["as_of"].iloc[0].date()),
-        "split": "stratified hold-out " + ", ".join(f"{k} {v:.0%}" for k, v in HOLDOUT_SHARES.items()),
+        "split": "stratified hold-out "
+        + ", ".join(f"{k} {v:.0%}" for k, v in HOLDOUT_SHARES.items()),
         "cleaning_report": clean.report,
     }
     tags = {
@@ -398,4 +466,11 @@ def prepare_table(clean: CleanTable, source: str, seed: int = 0):
         "split_seed": seed,
         "cv_folds": CV_FOLDS,
     }
-    return Prepared(frames=frames, summary=summary, metadata=metadata, tags=tags, params=params, cv_folds=CV_FOLDS)
+    return Prepared(
+        frames=frames,
+        summary=summary,
+        metadata=metadata,
+        tags=tags,
+        params=params,
+        cv_folds=CV_FOLDS,
+    )

@@ -71,7 +71,9 @@ def configure(settings: Settings) -> str:
     mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
     experiment = mlflow.get_experiment_by_name(settings.experiment)
     if experiment is None:
-        experiment_id = mlflow.create_experiment(settings.experiment, artifact_location=settings.artifact_location)
+        experiment_id = mlflow.create_experiment(
+            settings.experiment, artifact_location=settings.artifact_location
+        )
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -81,7 +83,12 @@ def configure(settings: Settings) -> str:
 def git_commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "HEAD"],
+            cwd=PACKAGE_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -96,7 +103,16 @@ def code_version() -> str:
 
 
 def pip_requirements() -> list[str]:
-    names = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "pydantic", "orjson", "pyarrow")
+    names = (
+        "lightgbm",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "joblib",
+        "pydantic",
+        "orjson",
+        "pyarrow",
+    )
     pins = []
     for name in names:
         with contextlib.suppress(package_metadata.PackageNotFoundError):
@@ -117,12 +133,21 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
         sha = file_sha256(bundle_path)
         with mlflow.start_run(run_name=record.run_name) as run:
             run_id = run.info.run_id
-            mlflow.set_tags({**record.tags, "bundle_sha256": sha, "git_commit": git_commit(), "code_version": code_version()})
+            mlflow.set_tags(
+                {
+                    **record.tags,
+                    "bundle_sha256": sha,
+                    "git_commit": git_commit(),
+                    "code_version": code_version(),
+                }
+            )
             mlflow.log_params(_flat(record.params))
             mlflow.log_metrics(record.metrics)
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-                dataset = mlflow.data.from_pandas(record.input_frame, name="labelled_snapshots", targets="churned")
+                dataset = mlflow.data.from_pandas(
+                    record.input_frame, name="labelled_snapshots", targets="churned"
+                )
             mlflow.log_input(dataset, context="training")
             mlflow.log_artifacts(str(record.artifacts_dir))
             for name, payload in record.extra_json.items():
@@ -143,7 +168,9 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
             )
             version = _register(client, settings.model_name, info.model_uri, run_id, sha)
         promoted = _maybe_promote(client, settings, version, promote)
-    return Registered(run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}")
+    return Registered(
+        run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
+    )
 
 
 def optional_inputs(signature: Any) -> Any:
@@ -151,7 +178,9 @@ def optional_inputs(signature: Any) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    columns = [ColSpec(c.type, c.name, required=c.name == "account_id") for c in signature.inputs.inputs]
+    columns = [
+        ColSpec(c.type, c.name, required=c.name == "account_id") for c in signature.inputs.inputs
+    ]
     return ModelSignature(inputs=Schema(columns), outputs=signature.outputs)
 
 
@@ -172,7 +201,9 @@ def _register(client: Any, name: str, model_uri: str, run_id: str, sha: str) -> 
     """A new version carrying its bundle's checksum (verified before every load)."""
     import mlflow
 
-    return str(mlflow.register_model(model_uri, name, tags={SHA_TAG: sha, "run_id": run_id}).version)
+    return str(
+        mlflow.register_model(model_uri, name, tags={SHA_TAG: sha, "run_id": run_id}).version
+    )
 
 
 def _maybe_promote(client: Any, settings: Settings, version: str, promote: bool) -> bool:

@@ -61,7 +61,11 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
             }
         ),
         "contacts": pd.DataFrame(
-            {"account_id": ["a", "a", "a"], "date": ["2024-04-01", "2024-04-02", "2024-08-01"], "channel": ["call"] * 3}
+            {
+                "account_id": ["a", "a", "a"],
+                "date": ["2024-04-01", "2024-04-02", "2024-08-01"],
+                "channel": ["call"] * 3,
+            }
         ),
         "tickets": pd.DataFrame(
             {

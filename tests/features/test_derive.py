@@ -66,7 +66,11 @@ def test_features_of_a_hand_made_snapshot() -> None:
     columns = records_to_columns([record], dt.date(2030, 1, 1))
     spec = FeatureSpec(indicators=tuple(INDICATORS))
     row = dict(zip(spec.names, feature_matrix(columns, spec)[0], strict=True))
-    assert row["tenure_days"] == 60 and row["lifecycle_stage"] == 0 and row["contract_term_months"] == 1
+    assert (
+        row["tenure_days"] == 60
+        and row["lifecycle_stage"] == 0
+        and row["contract_term_months"] == 1
+    )
     assert row["mrr_pct_change_90d"] == pytest.approx(-0.25)
     assert row["mau_per_seat_30d"] == pytest.approx(0.5)
     assert row["mau_pct_change_vs_prior_60d"] == pytest.approx(5 / 9 - 1)
@@ -93,8 +97,12 @@ def test_tenure_months_stands_in_for_signup_date() -> None:
         (dt.date(2024, 5, 31), "monthly", 31),  # 2024-06-30 is as_of itself: the next is 07-31
     ],
 )
-def test_without_a_renewal_date_the_term_renews_on_signup_anniversaries(signup, contract, days) -> None:
-    record = AccountSnapshot(account_id="x", as_of=dt.date(2024, 6, 30), signup_date=signup, contract_type=contract)
+def test_without_a_renewal_date_the_term_renews_on_signup_anniversaries(
+    signup, contract, days
+) -> None:
+    record = AccountSnapshot(
+        account_id="x", as_of=dt.date(2024, 6, 30), signup_date=signup, contract_type=contract
+    )
     columns = records_to_columns([record], dt.date(2030, 1, 1))
     assert feature_matrix(columns, FeatureSpec(indicators=("days_to_renewal",)))[0, 0] == days
 
@@ -109,17 +117,24 @@ def test_the_stage_two_renewal_fallback_equals_stage_one(snapshots: pd.DataFrame
 
 def test_a_given_renewal_date_wins_and_an_unknown_term_stays_unknown() -> None:
     given = AccountSnapshot(
-        account_id="x", as_of=dt.date(2024, 6, 30), signup_date=dt.date(2024, 5, 1),
-        contract_type="annual", renewal_date=dt.date(2024, 7, 10),
+        account_id="x",
+        as_of=dt.date(2024, 6, 30),
+        signup_date=dt.date(2024, 5, 1),
+        contract_type="annual",
+        renewal_date=dt.date(2024, 7, 10),
     )
-    unknown = AccountSnapshot(account_id="y", as_of=dt.date(2024, 6, 30), signup_date=dt.date(2024, 5, 1))
+    unknown = AccountSnapshot(
+        account_id="y", as_of=dt.date(2024, 6, 30), signup_date=dt.date(2024, 5, 1)
+    )
     columns = records_to_columns([given, unknown], dt.date(2030, 1, 1))
     days = feature_matrix(columns, FeatureSpec(indicators=("days_to_renewal",)))[:, 0]
     assert days[0] == 10 and np.isnan(days[1])
 
 
 def test_as_of_defaults_to_the_given_day() -> None:
-    columns = records_to_columns([AccountSnapshot(account_id="x", signup_date=dt.date(2024, 1, 1))], dt.date(2024, 1, 31))
+    columns = records_to_columns(
+        [AccountSnapshot(account_id="x", signup_date=dt.date(2024, 1, 1))], dt.date(2024, 1, 31)
+    )
     assert columns["as_of"][0] == (dt.date(2024, 1, 31) - dt.date(1970, 1, 1)).days
     assert columns["tenure_months"][0] == pytest.approx(30 / (365.25 / 12))
 
@@ -135,17 +150,23 @@ def test_levels_keep_frequent_values_and_map_the_rest_to_other() -> None:
 def test_identifier_like_attributes_are_not_features() -> None:
     ids = np.array([f"id{i}" for i in range(200)], dtype=object)
     spec = FeatureSpec.fit({"attributes.crm_id": ids}, account_ids=ids)
-    assert "attributes.crm_id" not in spec.levels and "identifier" in spec.dropped["attributes.crm_id"]
+    assert (
+        "attributes.crm_id" not in spec.levels and "identifier" in spec.dropped["attributes.crm_id"]
+    )
 
 
 def test_indicators_without_any_data_are_dropped() -> None:
-    spec = FeatureSpec.fit({"as_of": np.array([19000.0, 19001.0]), "seats": np.array([np.nan, np.nan])})
+    spec = FeatureSpec.fit(
+        {"as_of": np.array([19000.0, 19001.0]), "seats": np.array([np.nan, np.nan])}
+    )
     assert "seats" not in spec.indicators and "seats" in spec.dropped
 
 
 def test_reasons_are_plain_words() -> None:
     spec = FeatureSpec(indicators=tuple(INDICATORS))
-    assert spec.say("mau_pct_change_vs_prior_60d", -0.45) == "active users down 45% vs prior 2 months"
+    assert (
+        spec.say("mau_pct_change_vs_prior_60d", -0.45) == "active users down 45% vs prior 2 months"
+    )
     assert spec.say("contract_term_months", 1) == "month-to-month contract"
     assert spec.say("tenure_days", 61) == "tenure 2 months"
     assert spec.say("days_since_last_contact", 140) == "no contact for 140 days"
@@ -180,7 +201,9 @@ def test_few_rows_encode_exactly_as_the_vectorised_path(levels) -> None:
     for size in (1, 2, 7, 32):
         for _ in range(50):
             values = np.array([pool[i] for i in rng.integers(0, len(pool), size)], dtype=object)
-            np.testing.assert_array_equal(encode_levels(values, levels), _encode_many(values, levels))
+            np.testing.assert_array_equal(
+                encode_levels(values, levels), _encode_many(values, levels)
+            )
 
 
 def test_non_ascii_text_takes_the_vectorised_path() -> None:

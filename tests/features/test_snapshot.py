@@ -91,7 +91,9 @@ def test_nps_fields_use_answers_on_or_before_as_of(tables: Tables) -> None:
 def test_account_without_answers_has_zero_count_and_unknown_score(tables: Tables) -> None:
     row = snapshot(tables, "b")
     assert row["nps_count_12m"] == 0
-    assert np.isnan(row["nps_last"]) and np.isnan(row["nps_avg_12m"]) and pd.isna(row["nps_last_date"])
+    assert (
+        np.isnan(row["nps_last"]) and np.isnan(row["nps_avg_12m"]) and pd.isna(row["nps_last_date"])
+    )
 
 
 def test_contacts_last_date_and_90_day_count(tables: Tables) -> None:
@@ -138,7 +140,9 @@ def test_excluded_columns_never_become_attributes(tables: Tables) -> None:
         ("stakeholders", ["stakeholders_left_90d"]),
     ],
 )
-def test_missing_table_leaves_its_fields_absent_not_zero(frames, table: str, fields: list[str]) -> None:
+def test_missing_table_leaves_its_fields_absent_not_zero(
+    frames, table: str, fields: list[str]
+) -> None:
     del frames[table]
     row = snapshot(load_tables(None, frames), "b")
     assert all(np.isnan(row[f]) for f in fields)
@@ -155,7 +159,9 @@ def test_many_dates_at_once_equal_one_date_at_a_time(tables: Tables) -> None:
     dates = ["2024-02-01", "2024-05-31", "2024-06-30", "2024-07-31"]
     points = pd.DataFrame({"account_id": ["a", "b"] * 4, "as_of": np.repeat(dates, 2)})
     together = build_snapshots(tables, points)
-    alone = pd.concat([build_snapshots(tables, points.iloc[[i]]) for i in range(len(points))], ignore_index=True)
+    alone = pd.concat(
+        [build_snapshots(tables, points.iloc[[i]]) for i in range(len(points))], ignore_index=True
+    )
     pd.testing.assert_frame_equal(together, alone)
 
 

@@ -17,7 +17,6 @@ SPAN_DAYS = 400
 ACCOUNTS = ["a", "b", "c"]
 
 
-
 def on(offset: int) -> str:
     return (START + dt.timedelta(days=offset)).isoformat()
 
@@ -30,9 +29,17 @@ def event_rows(draw, kind: str, size: int, as_of: int) -> list[dict]:
         account = draw(st.sampled_from(ACCOUNTS))
         when = min(max(as_of + draw(st.integers(-100, 10)), 0), SPAN_DAYS)
         if kind == "usage":
-            rows.append({"account_id": account, "user_id": draw(st.sampled_from(["u1", "u2", "u3"])), "date": on(when)})
+            rows.append(
+                {
+                    "account_id": account,
+                    "user_id": draw(st.sampled_from(["u1", "u2", "u3"])),
+                    "date": on(when),
+                }
+            )
         elif kind == "nps":
-            rows.append({"account_id": account, "date": on(when), "score": draw(st.integers(0, 10))})
+            rows.append(
+                {"account_id": account, "date": on(when), "score": draw(st.integers(0, 10))}
+            )
         elif kind == "contacts":
             rows.append({"account_id": account, "date": on(when)})
         elif kind == "tickets":
@@ -46,10 +53,21 @@ def event_rows(draw, kind: str, size: int, as_of: int) -> list[dict]:
                 }
             )
         elif kind == "stakeholders":
-            rows.append({"account_id": account, "date": on(when), "change": draw(st.sampled_from(["left", "joined"]))})
+            rows.append(
+                {
+                    "account_id": account,
+                    "date": on(when),
+                    "change": draw(st.sampled_from(["left", "joined"])),
+                }
+            )
         elif kind == "subscriptions":
             rows.append(
-                {"account_id": account, "date": on(when), "mrr": draw(st.integers(0, 900)), "seats": draw(st.integers(0, 30))}
+                {
+                    "account_id": account,
+                    "date": on(when),
+                    "mrr": draw(st.integers(0, 900)),
+                    "seats": draw(st.integers(0, 30)),
+                }
             )
     return rows
 
@@ -82,7 +100,9 @@ def data_and_future(draw):
             "mrr": [50.0, 100.0, 10.0],
         }
     )
-    anchor = pd.DataFrame({"account_id": ["a"], "user_id": ["u1"], "date": [on(0)]})  # fixes the data start
+    anchor = pd.DataFrame(
+        {"account_id": ["a"], "user_id": ["u1"], "date": [on(0)]}
+    )  # fixes the data start
     past, future = {"accounts": accounts}, {"accounts": accounts}
     for kind in KINDS:
         rows = pd.DataFrame(draw(event_rows(kind, 16, as_of)), columns=COLUMNS[kind])

@@ -23,7 +23,9 @@ def expect_error(frames, table: str, column: str, rows: list[int], words: str) -
 
 def test_missing_required_column(frames) -> None:
     frames["usage"] = frames["usage"].drop(columns=["user_id"])
-    with pytest.raises(DataError, match=r"usage.user_id: missing required column\(s\) \['user_id'\]"):
+    with pytest.raises(
+        DataError, match=r"usage.user_id: missing required column\(s\) \['user_id'\]"
+    ):
         load_tables(None, frames)
 
 
@@ -124,7 +126,11 @@ def test_reads_csv_and_parquet_and_keeps_leading_zeros(tmp_path: Path, frames) -
 def test_timestamps_keep_the_day(frames) -> None:
     frames["contacts"]["date"] = ["2024-04-01T23:59:00", "2024-04-02 08:00", "2024-08-01T00:00:00Z"]
     tables = load_tables(None, frames)
-    assert tables.contacts["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-04-01", "2024-04-02", "2024-08-01"]
+    assert tables.contacts["date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-04-01",
+        "2024-04-02",
+        "2024-08-01",
+    ]
 
 
 def test_both_csv_and_parquet_of_a_table_is_ambiguous(tmp_path: Path, frames) -> None:

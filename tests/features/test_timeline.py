@@ -36,12 +36,18 @@ def test_next_term_end_from_signup_anniversaries() -> None:
     signup = days("2023-02-15", "2023-02-15", "2024-01-31")
     as_of = days("2024-02-14", "2024-02-15", "2024-03-05")
     terms = np.array([12, 12, 1])
-    assert next_term_end(signup, as_of, terms).tolist() == days("2024-02-15", "2025-02-15", "2024-03-31").tolist()
+    assert (
+        next_term_end(signup, as_of, terms).tolist()
+        == days("2024-02-15", "2025-02-15", "2024-03-31").tolist()
+    )
 
 
 def test_next_term_end_projects_a_later_anchor_back() -> None:
     exported_renewal = days("2026-03-01")
-    assert next_term_end(exported_renewal, days("2024-06-30"), np.array([12])).tolist() == days("2025-03-01").tolist()
+    assert (
+        next_term_end(exported_renewal, days("2024-06-30"), np.array([12])).tolist()
+        == days("2025-03-01").tolist()
+    )
 
 
 def test_next_term_end_is_missing_without_a_term() -> None:
@@ -53,7 +59,9 @@ def test_next_term_end_is_missing_without_a_term() -> None:
     st.integers(0, 4000),
     st.sampled_from([1, 3, 6, 12, 24]),
 )
-def test_next_term_end_is_the_first_anniversary_after_as_of(anchor: dt.date, offset: int, term: int) -> None:
+def test_next_term_end_is_the_first_anniversary_after_as_of(
+    anchor: dt.date, offset: int, term: int
+) -> None:
     as_of = day_of(anchor) + offset
     end = next_term_end(days(anchor.isoformat()), np.array([as_of]), np.array([term]))[0]
     k = np.arange(-1, 400)
@@ -66,7 +74,9 @@ def test_next_term_end_is_the_first_anniversary_after_as_of(anchor: dt.date, off
     st.integers(-400, 4000),
     st.sampled_from([1, 3, 6, 12, 24]),
 )
-def test_one_account_renews_as_the_vectorised_rule_says(anchor: dt.date, offset: int, term: int) -> None:
+def test_one_account_renews_as_the_vectorised_rule_says(
+    anchor: dt.date, offset: int, term: int
+) -> None:
     as_of = day_of(anchor) + offset
     vectorised = next_term_end(days(anchor.isoformat()), np.array([as_of]), np.array([term]))[0]
     assert next_term_end_one(day_of(anchor), as_of, term) == vectorised
@@ -93,7 +103,9 @@ def test_observation_dates_empty_when_data_too_short() -> None:
 
 def test_label_counts_churn_in_the_horizon_only() -> None:
     as_of = np.full(4, day_of("2024-01-01"))
-    churn = np.array([day_of("2024-01-01"), day_of("2024-03-31"), day_of("2024-04-01"), MISSING_DAY])
+    churn = np.array(
+        [day_of("2024-01-01"), day_of("2024-03-31"), day_of("2024-04-01"), MISSING_DAY]
+    )
     assert churn_label(churn, as_of, 90).tolist() == [0, 1, 0, 0]
 
 
@@ -103,7 +115,10 @@ def test_lifecycle_stages() -> None:
     assert codes[:5].tolist() == [0, 0, 1, 1, 2] and np.isnan(codes[5])
 
 
-@pytest.mark.parametrize(("label", "name"), [("Month-to-month", "monthly"), ("One year", "annual"), ("TWO_YEAR", "biennial")])
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("Month-to-month", "monthly"), ("One year", "annual"), ("TWO_YEAR", "biennial")],
+)
 def test_contract_aliases(label: str, name: str) -> None:
     assert normalize_contract_type(label) == name
 

@@ -26,7 +26,9 @@ def snapshot_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         "mau_1": np.minimum(seats, active + rng.integers(0, 5, n)),
         "mau_2": np.minimum(seats, active + rng.integers(0, 5, n)),
         "contacts_90d": rng.integers(0, 3, n).astype(float),
-        "last_contact_date": np.where(rng.random(n) < 0.3, np.nan, 20000.0 - rng.integers(1, 200, n)),
+        "last_contact_date": np.where(
+            rng.random(n) < 0.3, np.nan, 20000.0 - rng.integers(1, 200, n)
+        ),
     }
 
 
@@ -42,7 +44,9 @@ def fit_model(columns: dict[str, np.ndarray], seed: int = 0) -> ChurnModel:
         num_boost_round=40,
     )
     calibrator = Calibrator().fit(booster.predict(features, raw_score=True), label)
-    return ChurnModel(spec, booster, calibrator, metadata={"base_rate": float(label.mean()), "horizon_days": 90})
+    return ChurnModel(
+        spec, booster, calibrator, metadata={"base_rate": float(label.mean()), "horizon_days": 90}
+    )
 
 
 @pytest.fixture(scope="session")

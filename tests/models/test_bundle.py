@@ -35,8 +35,18 @@ def test_risk_tiers_follow_multiples_of_the_base_rate(model: ChurnModel) -> None
 
 
 def test_custom_tier_cutoffs_override(model: ChurnModel) -> None:
-    custom = ChurnModel(model.spec, model.booster, model.calibrator, {**model.metadata, "tier_cutoffs": [0.1, 0.2, 0.3]})
-    assert custom.risk_tiers(np.array([0.05, 0.15, 0.25, 0.35])).tolist() == ["low", "medium", "high", "critical"]
+    custom = ChurnModel(
+        model.spec,
+        model.booster,
+        model.calibrator,
+        {**model.metadata, "tier_cutoffs": [0.1, 0.2, 0.3]},
+    )
+    assert custom.risk_tiers(np.array([0.05, 0.15, 0.25, 0.35])).tolist() == [
+        "low",
+        "medium",
+        "high",
+        "critical",
+    ]
 
 
 def test_drivers_raise_risk_and_are_in_words(model: ChurnModel, make_columns) -> None:
@@ -46,7 +56,9 @@ def test_drivers_raise_risk_and_are_in_words(model: ChurnModel, make_columns) ->
     drivers = model.explain({k: v[[riskiest]] for k, v in columns.items()}, k=3)[0]
     assert 1 <= len(drivers) <= 3
     assert all(d.contribution > 0 for d in drivers)
-    assert [d.contribution for d in drivers] == sorted((d.contribution for d in drivers), reverse=True)
+    assert [d.contribution for d in drivers] == sorted(
+        (d.contribution for d in drivers), reverse=True
+    )
     assert all(isinstance(d.reason, str) and d.reason for d in drivers)
 
 
@@ -65,7 +77,11 @@ def test_missing_inputs_of_a_few_rows_equal_those_of_many(model: ChurnModel, mak
     columns["plan"][1::4] = None
     del columns["mau_1"]
     many = model.missing_inputs(columns)  # column by column
-    few = [row for start in range(0, 80, 20) for row in model.missing_inputs({k: v[start : start + 20] for k, v in columns.items()})]
+    few = [
+        row
+        for start in range(0, 80, 20)
+        for row in model.missing_inputs({k: v[start : start + 20] for k, v in columns.items()})
+    ]
     assert few == many
     assert any("seats" in row for row in many) and not all("seats" in row for row in many)
 

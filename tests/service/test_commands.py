@@ -19,7 +19,13 @@ from features.tables import load_tables
 def churn(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHURN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("CHURN_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,16 @@ def trained_home(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def test_snapshot_json_lines_validate_as_api_requests(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "snapshots.jsonl"
-    done = churn("snapshot", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=tmp_path)
+    done = churn(
+        "snapshot",
+        "--data",
+        str(demo_data),
+        "--as-of",
+        "2025-03-01",
+        "--out",
+        str(out),
+        home=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     tables = load_tables(demo_data)
@@ -46,7 +61,19 @@ def test_snapshot_json_lines_validate_as_api_requests(demo_data: Path, tmp_path:
 
 def test_snapshot_parquet_equals_stage_one(demo_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "snapshots.parquet"
-    assert churn("snapshot", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=tmp_path).returncode == 0
+    assert (
+        churn(
+            "snapshot",
+            "--data",
+            str(demo_data),
+            "--as-of",
+            "2025-03-01",
+            "--out",
+            str(out),
+            home=tmp_path,
+        ).returncode
+        == 0
+    )
     tables = load_tables(demo_data)
     expected = build_snapshots(tables, active_points(tables, ["2025-03-01"]))
     written = pd.read_parquet(out)
@@ -56,35 +83,81 @@ def test_snapshot_parquet_equals_stage_one(demo_data: Path, tmp_path: Path) -> N
 
 def test_bad_data_exits_2_naming_the_problem(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    pd.DataFrame({"account_id": ["a"], "signup_date": ["2024-02-30"]}).to_csv(tmp_path / "data" / "accounts.csv", index=False)
-    done = churn("snapshot", "--data", str(tmp_path / "data"), "--as-of", "2024-03-01", "--out", str(tmp_path / "x.csv"), home=tmp_path)
+    pd.DataFrame({"account_id": ["a"], "signup_date": ["2024-02-30"]}).to_csv(
+        tmp_path / "data" / "accounts.csv", index=False
+    )
+    done = churn(
+        "snapshot",
+        "--data",
+        str(tmp_path / "data"),
+        "--as-of",
+        "2024-03-01",
+        "--out",
+        str(tmp_path / "x.csv"),
+        home=tmp_path,
+    )
     assert done.returncode == 2
-    assert "accounts.signup_date: signup_date is not an ISO date" in done.stderr and "'2024-02-30'" in done.stderr
+    assert (
+        "accounts.signup_date: signup_date is not an ISO date" in done.stderr
+        and "'2024-02-30'" in done.stderr
+    )
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_score_writes_probability_tier_revenue_and_reasons(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+def test_score_writes_probability_tier_revenue_and_reasons(
+    trained_home: Path, demo_data: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "scores.csv"
-    done = churn("score", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=trained_home)
+    done = churn(
+        "score",
+        "--data",
+        str(demo_data),
+        "--as-of",
+        "2025-03-01",
+        "--out",
+        str(out),
+        home=trained_home,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     scores = pd.read_csv(out)
-    assert {"account_id", "churn_probability", "risk_tier", "revenue_at_risk", "driver_1"} <= set(scores.columns)
+    assert {"account_id", "churn_probability", "risk_tier", "revenue_at_risk", "driver_1"} <= set(
+        scores.columns
+    )
     assert scores["churn_probability"].between(0, 1).all()
     assert set(scores["risk_tier"]) <= {"low", "medium", "high", "critical"}
     assert len(scores) == len(active_points(load_tables(demo_data), ["2025-03-01"]))
 
 
-def test_evaluate_reports_the_training_metrics(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+def test_evaluate_reports_the_training_metrics(
+    trained_home: Path, demo_data: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "metrics.json"
-    done = churn("evaluate", "--data", str(demo_data), "--last", "3", "--out", str(out), home=trained_home)
+    done = churn(
+        "evaluate", "--data", str(demo_data), "--last", "3", "--out", str(out), home=trained_home
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = orjson.loads(out.read_bytes())
-    assert 0.5 < metrics["eval_roc_auc"] <= 1.0 and "eval_ece" in metrics and "eval_lift_top10" in metrics
+    assert (
+        0.5 < metrics["eval_roc_auc"] <= 1.0
+        and "eval_ece" in metrics
+        and "eval_lift_top10" in metrics
+    )
 
 
-def test_monitor_reports_the_drift_of_every_model_feature(trained_home: Path, demo_data: Path, tmp_path: Path) -> None:
+def test_monitor_reports_the_drift_of_every_model_feature(
+    trained_home: Path, demo_data: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "drift.csv"
-    done = churn("monitor", "--data", str(demo_data), "--as-of", "2025-03-01", "--out", str(out), home=trained_home)
+    done = churn(
+        "monitor",
+        "--data",
+        str(demo_data),
+        "--as-of",
+        "2025-03-01",
+        "--out",
+        str(out),
+        home=trained_home,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = pd.read_csv(out)
     assert report["feature"].is_unique and len(report) > 20
@@ -102,7 +175,10 @@ def test_report_writes_monthly_figures_cohorts_and_plots(demo_data: Path, tmp_pa
     assert (monthly["lost"] == monthly[["lost_early", "lost_mid", "lost_late"]].sum(axis=1)).all()
     assert monthly["churn_rate"].between(0, 1).all()
     assert (out / "cohorts.csv").is_file()
-    assert {p.name for p in (out / "plots").iterdir()} == {"monthly_churn.png", "cohort_retention.png"}
+    assert {p.name for p in (out / "plots").iterdir()} == {
+        "monthly_churn.png",
+        "cohort_retention.png",
+    }
 
 
 def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:

@@ -60,7 +60,10 @@ def test_a_changed_bundle_file_is_published_again(model: ChurnModel, tmp_path: P
     fit_model(seed=9).save(path)
     publisher.resolve_and_publish()
     second = published(publisher)
-    assert second.seq == first.seq + 1 and second.model.sha256 == file_sha256(path) != first.model.sha256
+    assert (
+        second.seq == first.seq + 1
+        and second.model.sha256 == file_sha256(path) != first.model.sha256
+    )
 
 
 def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None:
@@ -76,7 +79,9 @@ def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None
 # --- a worker following the pointer ------------------------------------------------------------
 
 
-def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(model: ChurnModel, tmp_path: Path) -> None:
+def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(
+    model: ChurnModel, tmp_path: Path
+) -> None:
     path = model.save(tmp_path / "m.joblib")
     publisher = publisher_for(tmp_path, path)
     source = PublishedSource(publisher.directory, str(path), poll_seconds=0.05)
@@ -99,7 +104,10 @@ def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(model: ChurnMod
             assert swapped and serving.identity == f":{file_sha256(path)}" != first.identity
 
             path.unlink()
-            with pytest.raises(ModelError, match=r"failed \(still serving version None\): .* is neither a model bundle file"):
+            with pytest.raises(
+                ModelError,
+                match=r"failed \(still serving version None\): .* is neither a model bundle file",
+            ):
                 await holder.reload()
             assert holder.current is serving and holder.last_reload.ok is False
         finally:
@@ -112,7 +120,9 @@ def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(model: ChurnMod
 def test_a_reload_the_parent_never_answers_gives_up_and_withdraws(tmp_path: Path) -> None:
     directory = serving_dir(tmp_path)
     source = PublishedSource(directory, "models:/churn-model@champion", reply_seconds=1)
-    with pytest.raises(ModelError, match="the `churn serve` parent did not answer the reload request within 1 s"):
+    with pytest.raises(
+        ModelError, match="the `churn serve` parent did not answer the reload request within 1 s"
+    ):
         asyncio.run(source.refresh())
     assert list(directory.iterdir()) == []
 
@@ -129,7 +139,10 @@ def test_a_registered_bundle_is_cached_and_reused_without_a_download(
     first.resolve_and_publish()
     ref = published(first).model
     assert (ref.name, ref.version, ref.uri) == ("churn-model", "1", "models:/churn-model@champion")
-    assert Path(ref.path).parent == tmp_path / "home" / "model-cache" and file_sha256(Path(ref.path)) == ref.sha256
+    assert (
+        Path(ref.path).parent == tmp_path / "home" / "model-cache"
+        and file_sha256(Path(ref.path)) == ref.sha256
+    )
 
     import mlflow.artifacts
 
@@ -197,7 +210,9 @@ def test_a_store_that_needs_a_package_marked_unavailable_gets_it(
     def needs_it(attempt, retry_failed):
         calls.append(sys.modules.get("churn_test_blocked", "gone"))
         if len(calls) == 1:
-            raise ModuleNotFoundError("import of churn_test_blocked halted", name="churn_test_blocked")
+            raise ModuleNotFoundError(
+                "import of churn_test_blocked halted", name="churn_test_blocked"
+            )
         return resolve(attempt, retry_failed)
 
     monkeypatch.setattr(publisher, "resolve", needs_it)

@@ -20,7 +20,9 @@ from .conftest import FakeRegistry, accounts, snapshot
 @pytest.fixture
 def serving(registry: FakeRegistry, tmp_path) -> Serving:
     settings = Settings(home=tmp_path, model_poll_seconds=0)
-    holder = ModelHolder(settings, RegistrySource(settings, registry.load, registry.peek), threads=1)
+    holder = ModelHolder(
+        settings, RegistrySource(settings, registry.load, registry.peek), threads=1
+    )
     return holder.load_blocking(force=True)[1]
 
 
@@ -112,4 +114,3 @@ def test_a_large_batch_uses_the_wide_model_with_the_same_scores(
 
 
 # --- category codes by dict lookup for a few rows ----------------------------------------------
-

@@ -58,7 +58,9 @@ def test_workers_never_load_pandas_or_scikit_learn(served: Served) -> None:
     scikit-learn's (their compiled modules load with them), and a lean worker."""
     for pid in served.worker_pids():
         maps = Path(f"/proc/{pid}/maps").read_text()
-        libraries = {line.split()[-1] for line in maps.splitlines() if line.endswith(".so") or ".so." in line}
+        libraries = {
+            line.split()[-1] for line in maps.splitlines() if line.endswith(".so") or ".so." in line
+        }
         assert any("lightgbm" in lib for lib in libraries)
         assert not [lib for lib in libraries if "/pandas/" in lib or "/sklearn/" in lib]
         rss_kb = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))

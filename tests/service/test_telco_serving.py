@@ -14,7 +14,14 @@ from training.table import TableMapping, clean_table, prepare_table, read_export
 
 from .conftest import start_server
 
-TELCO = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+TELCO = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "datasets"
+    / "telco"
+    / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+)
 MAPPING = TableMapping(
     fields={"tenure": "tenure_months", "Contract": "contract_type", "MonthlyCharges": "mrr"},
     id_column="customerID",
@@ -26,17 +33,30 @@ ROW = {  # customer 7590-VHVEG of the export, in the snapshot vocabulary of the 
     "contract_type": "Month-to-month",
     "mrr": 29.85,
     "attributes": {
-        "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No",
-        "PhoneService": "No", "MultipleLines": "No phone service", "InternetService": "DSL",
-        "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No", "TechSupport": "No",
-        "StreamingTV": "No", "StreamingMovies": "No", "PaperlessBilling": "Yes",
-        "PaymentMethod": "Electronic check", "TotalCharges": "29.85",
+        "gender": "Female",
+        "SeniorCitizen": 0,
+        "Partner": "Yes",
+        "Dependents": "No",
+        "PhoneService": "No",
+        "MultipleLines": "No phone service",
+        "InternetService": "DSL",
+        "OnlineSecurity": "No",
+        "OnlineBackup": "Yes",
+        "DeviceProtection": "No",
+        "TechSupport": "No",
+        "StreamingTV": "No",
+        "StreamingMovies": "No",
+        "PaperlessBilling": "Yes",
+        "PaymentMethod": "Electronic check",
+        "TotalCharges": "29.85",
     },
 }
 
 pytestmark = [
     pytest.mark.quality,
-    pytest.mark.skipif(not TELCO.is_file(), reason=f"Telco data set not found at {TELCO.resolve()}"),
+    pytest.mark.skipif(
+        not TELCO.is_file(), reason=f"Telco data set not found at {TELCO.resolve()}"
+    ),
 ]
 
 
@@ -44,7 +64,9 @@ pytestmark = [
 def served(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("telco")
     clean = clean_table(read_export(TELCO), MAPPING, dt.date(2024, 1, 1))
-    model = fit_and_evaluate(prepare_table(clean, str(TELCO)), TrainParams(), Steps(enabled=False)).model
+    model = fit_and_evaluate(
+        prepare_table(clean, str(TELCO)), TrainParams(), Steps(enabled=False)
+    ).model
     bundle = model.save(tmp / "telco.joblib")
     server = start_server(tmp, "--workers", "1", "--model", str(bundle))
     server.wait(lambda: server.get("/ready").status_code == 200, what="/ready")

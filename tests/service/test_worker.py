@@ -44,10 +44,14 @@ def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_a_worker_serves_without_mlflow_pandas_or_scikit_learn(bundle: Path, tmp_path: Path) -> None:
+def test_a_worker_serves_without_mlflow_pandas_or_scikit_learn(
+    bundle: Path, tmp_path: Path
+) -> None:
     serving = tmp_path / "serving"
     serving.mkdir()
-    ref = BundleRef(str(bundle), file_sha256(bundle), "models:/churn-model@champion", "churn-model", "7", "run7")
+    ref = BundleRef(
+        str(bundle), file_sha256(bundle), "models:/churn-model@champion", "churn-model", "7", "run7"
+    )
     publish(serving, Pointer(1, ref))
     done = subprocess.run(
         [sys.executable, "-c", WORKER],
@@ -70,7 +74,10 @@ def test_a_worker_refuses_to_start_outside_churn_serve(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 3  # uvicorn's STARTUP_FAILURE: the supervisor stops
-    assert "cannot start: service.worker runs under `churn serve` (CHURN_SERVING_DIR is not set)" in done.stderr
+    assert (
+        "cannot start: service.worker runs under `churn serve` (CHURN_SERVING_DIR is not set)"
+        in done.stderr
+    )
 
 
 def test_marking_a_package_unavailable_makes_its_import_fail() -> None:

@@ -18,7 +18,9 @@ def test_ece_weights_bins_by_rows() -> None:
     probability = np.array([0.05] * 8 + [0.95] * 2)
     label = np.array([0] * 8 + [0, 0])
     # bin 0: predicted 0.05, observed 0 (8 rows); bin 9: predicted 0.95, observed 0 (2 rows)
-    assert expected_calibration_error(label, probability) == pytest.approx((8 * 0.05 + 2 * 0.95) / 10)
+    assert expected_calibration_error(label, probability) == pytest.approx(
+        (8 * 0.05 + 2 * 0.95) / 10
+    )
 
 
 def test_lift_and_capture_of_the_top_share() -> None:
@@ -34,7 +36,17 @@ def test_metric_keys_overall_and_per_stage() -> None:
     probability = np.clip(label * 0.3 + rng.random(300) * 0.7, 0, 1)
     stage = np.repeat([0, 1, 2], 100)
     metrics = evaluate(label, probability, stage)
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10", "lift_top20", "capture_top20"):
+    for key in (
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "lift_top10",
+        "capture_top10",
+        "lift_top20",
+        "capture_top20",
+    ):
         assert f"test_{key}" in metrics
         for suffix in ("early", "mid", "late"):
             assert f"test_{key}_{suffix}" in metrics

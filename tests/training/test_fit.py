@@ -47,7 +47,9 @@ def test_boolean_parameters_read_words() -> None:
         load_params(None, ["refit=maybe"])
 
 
-def windows(seed: int = 0, rows: tuple[int, ...] = (4000, 1000, 1500, 20000)) -> tuple[FeatureSpec, list[Part]]:
+def windows(
+    seed: int = 0, rows: tuple[int, ...] = (4000, 1000, 1500, 20000)
+) -> tuple[FeatureSpec, list[Part]]:
     """Stationary generated snapshots cut into train, validation, calibration and fresh rows."""
     rng = np.random.default_rng(seed)
     n = sum(rows)
@@ -65,19 +67,27 @@ def windows(seed: int = 0, rows: tuple[int, ...] = (4000, 1000, 1500, 20000)) ->
     spec = FeatureSpec.fit(columns, columns["account_id"])
     features = spec.matrix(columns)
     cuts = np.cumsum(rows)[:-1]
-    return spec, [Part(f, y) for f, y in zip(np.split(features, cuts), np.split(label, cuts), strict=True)]
+    return spec, [
+        Part(f, y) for f, y in zip(np.split(features, cuts), np.split(label, cuts), strict=True)
+    ]
 
 
 def test_refit_sizes_the_booster_for_every_window_before_test() -> None:
     spec, (train, validation, calibration, _) = windows()
-    model = fit_churn_model(spec, train, validation, calibration, TrainParams(model_form="trees"), {})
+    model = fit_churn_model(
+        spec, train, validation, calibration, TrainParams(model_form="trees"), {}
+    )
     rows = len(train.label) + len(validation.label) + len(calibration.label)
-    assert model.metadata["trees"] == round(model.metadata["early_stopping_trees"] * rows / len(train.label))
+    assert model.metadata["trees"] == round(
+        model.metadata["early_stopping_trees"] * rows / len(train.label)
+    )
 
 
 def test_without_refit_the_early_stopped_booster_is_served() -> None:
     spec, (train, validation, calibration, _) = windows()
-    model = fit_churn_model(spec, train, validation, calibration, TrainParams(model_form="trees", refit=False), {})
+    model = fit_churn_model(
+        spec, train, validation, calibration, TrainParams(model_form="trees", refit=False), {}
+    )
     assert model.metadata["trees"] == model.metadata["early_stopping_trees"]
 
 

@@ -61,13 +61,19 @@ def train_on_demo(seed: int, out: Path) -> Outcome:
 
 
 def check_outcome(outcome: Outcome) -> None:
-    assert outcome.model_auc <= outcome.truth_auc + LEAK, f"AUC above the Bayes limit: leakage? {outcome}"
-    assert outcome.gap <= FLOOR, f"seed {outcome.seed}: {outcome.gap:.4f} below the truth's AUC: {outcome}"
+    assert outcome.model_auc <= outcome.truth_auc + LEAK, (
+        f"AUC above the Bayes limit: leakage? {outcome}"
+    )
+    assert outcome.gap <= FLOOR, (
+        f"seed {outcome.seed}: {outcome.gap:.4f} below the truth's AUC: {outcome}"
+    )
     assert outcome.ece <= MAX_ECE, outcome
     assert outcome.model_auc > outcome.baseline_auc, outcome
 
 
-def test_seed_0_reaches_the_floor_is_calibrated_beats_the_baseline_and_does_not_leak(tmp_path: Path) -> None:
+def test_seed_0_reaches_the_floor_is_calibrated_beats_the_baseline_and_does_not_leak(
+    tmp_path: Path,
+) -> None:
     check_outcome(train_on_demo(0, tmp_path))
 
 
@@ -75,6 +81,8 @@ def test_seed_0_reaches_the_floor_is_calibrated_beats_the_baseline_and_does_not_
 @pytest.mark.parametrize("seed", [1, 2])
 def test_other_seeds_reach_the_floor(seed: int, tmp_path: Path) -> None:
     outcome = train_on_demo(seed, tmp_path)
-    print(f"seed {outcome.seed}: model {outcome.model_auc:.4f} truth {outcome.truth_auc:.4f} "
-          f"gap {outcome.gap:.4f} baseline {outcome.baseline_auc:.4f} ece {outcome.ece:.4f}")
+    print(
+        f"seed {outcome.seed}: model {outcome.model_auc:.4f} truth {outcome.truth_auc:.4f} "
+        f"gap {outcome.gap:.4f} baseline {outcome.baseline_auc:.4f} ece {outcome.ece:.4f}"
+    )
     check_outcome(outcome)

@@ -28,13 +28,22 @@ def tables():
     subscriptions = pd.DataFrame(
         {
             "account_id": ["old", "late_leaver", "jan", "early_leaver", "feb", "old"],
-            "date": ["2024-01-01", "2024-01-01", "2024-01-10", "2024-01-15", "2024-02-05", "2024-02-15"],
+            "date": [
+                "2024-01-01",
+                "2024-01-01",
+                "2024-01-10",
+                "2024-01-15",
+                "2024-02-05",
+                "2024-02-15",
+            ],
             "mrr": [100.0, 200.0, 50.0, 30.0, 40.0, 150.0],
             "seats": [10, 20, 5, 3, 4, 15],
         }
     )
     contacts = pd.DataFrame({"account_id": ["old"], "date": ["2024-03-31"], "channel": ["email"]})
-    return validate_tables({"accounts": accounts, "subscriptions": subscriptions, "contacts": contacts})
+    return validate_tables(
+        {"accounts": accounts, "subscriptions": subscriptions, "contacts": contacts}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +69,16 @@ def test_retention_rate_is_end_minus_new_over_start(monthly) -> None:
 
 
 def test_losses_are_split_by_lifecycle_stage_at_churn(monthly) -> None:
-    assert monthly.loc["2024-01-01", ["lost_early", "lost_mid", "lost_late"]].tolist() == [0, 1, 0]  # 4.6 months
-    assert monthly.loc["2024-02-01", ["lost_early", "lost_mid", "lost_late"]].tolist() == [1, 0, 0]  # 26 days
+    assert monthly.loc["2024-01-01", ["lost_early", "lost_mid", "lost_late"]].tolist() == [
+        0,
+        1,
+        0,
+    ]  # 4.6 months
+    assert monthly.loc["2024-02-01", ["lost_early", "lost_mid", "lost_late"]].tolist() == [
+        1,
+        0,
+        0,
+    ]  # 26 days
 
 
 def test_revenue_figures_weigh_accounts_by_mrr_at_the_month_start(monthly) -> None:
@@ -90,4 +107,6 @@ def test_cohorts_show_the_share_still_active_after_k_months() -> None:
     assert january["accounts"] == 2  # jan, early_leaver
     assert january[0] == 1.0 and january[1] == 0.5  # early_leaver gone by 2024-02-15
     assert np.isnan(january[3])  # 2024-04-10 / 04-15 are after the end of the data
-    assert "2023-06-01" not in cohorts.index.strftime("%Y-%m-%d")  # before the history: survivors only
+    assert "2023-06-01" not in cohorts.index.strftime(
+        "%Y-%m-%d"
+    )  # before the history: survivors only

@@ -36,11 +36,16 @@ def test_an_equal_challenger_does_not_replace_the_champion() -> None:
 
 def test_a_challenger_failing_its_checks_is_never_promoted() -> None:
     verdict = judge(GOOD, None, 0.0, ["the test window holds 3 churners"])
-    assert not verdict.promote and "failed its checks: the test window holds 3 churners" in verdict.reason
+    assert (
+        not verdict.promote
+        and "failed its checks: the test window holds 3 churners" in verdict.reason
+    )
 
 
 def test_checks_name_too_few_churners_and_poor_calibration() -> None:
-    failures = check_challenger({**GOOD, "test_rows": 100.0, "test_ece": 0.09}, min_churners=20, max_ece=0.05)
+    failures = check_challenger(
+        {**GOOD, "test_rows": 100.0, "test_ece": 0.09}, min_churners=20, max_ece=0.05
+    )
     assert failures == [
         "the test window holds 5 churners, fewer than 20 to judge by",
         "the challenger's test ECE 0.0900 is above 0.05",
@@ -91,7 +96,9 @@ def retrained(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
     second = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert second.returncode == 0, second.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
-    runs = {v.version: client.get_run(v.run_id) for v in client.search_model_versions(f"name='{MODEL}'")}
+    runs = {
+        v.version: client.get_run(v.run_id) for v in client.search_model_versions(f"name='{MODEL}'")
+    }
     return {"client": client, "home": home, "runs": runs, "second": second}
 
 
@@ -117,7 +124,13 @@ def test_a_retrain_that_fails_leaves_the_champion_and_registers_nothing(
     client = retrained["client"]
     before = len(client.search_model_versions(f"name='{MODEL}'"))
     failed = churn(
-        "retrain", "--data", str(demo_data), "--param", "model_form=bogus", tracking_uri=mlflow_server, home=retrained["home"]
+        "retrain",
+        "--data",
+        str(demo_data),
+        "--param",
+        "model_form=bogus",
+        tracking_uri=mlflow_server,
+        home=retrained["home"],
     )
     assert failed.returncode == 3 and "model_form 'bogus' is not one of" in failed.stderr
     assert len(client.search_model_versions(f"name='{MODEL}'")) == before
@@ -131,17 +144,26 @@ def test_a_retrain_waits_for_no_one_while_another_holds_the_lock(
     before = len(client.search_model_versions(f"name='{MODEL}'"))
     with (retrained["home"] / LOCK_FILE).open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        refused = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=retrained["home"])
+        refused = churn(
+            "retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=retrained["home"]
+        )
     assert refused.returncode == 1 and "another retrain is running" in refused.stderr
     assert len(client.search_model_versions(f"name='{MODEL}'")) == before
 
 
-def test_rollback_without_a_recorded_predecessor_asks_for_a_version(retrained, mlflow_server: str) -> None:
+def test_rollback_without_a_recorded_predecessor_asks_for_a_version(
+    retrained, mlflow_server: str
+) -> None:
     refused = churn("rollback", tracking_uri=mlflow_server, home=retrained["home"])
-    assert refused.returncode == 3 and "records no previous champion; give the version" in refused.stderr
+    assert (
+        refused.returncode == 3
+        and "records no previous champion; give the version" in refused.stderr
+    )
 
 
-def test_rollback_returns_to_the_version_the_champion_replaced(retrained, mlflow_server: str) -> None:
+def test_rollback_returns_to_the_version_the_champion_replaced(
+    retrained, mlflow_server: str
+) -> None:
     client = retrained["client"]
     assert move_alias(client, MODEL, "champion", "2") == "1"
     done = churn("rollback", tracking_uri=mlflow_server, home=retrained["home"])

@@ -57,7 +57,9 @@ def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "train.csv"
     export(3000).to_csv(path, index=False)
     clean = clean_table(read_export(path), MAPPING, AS_OF)
-    return fit_and_evaluate(prepare_table(clean, str(path)), TrainParams(), Steps(enabled=False)).model
+    return fit_and_evaluate(
+        prepare_table(clean, str(path)), TrainParams(), Steps(enabled=False)
+    ).model
 
 
 def test_scores_every_row_with_reasons_in_words(model, tmp_path: Path) -> None:
@@ -67,7 +69,9 @@ def test_scores_every_row_with_reasons_in_words(model, tmp_path: Path) -> None:
     assert len(scored) == 200 and scored["churn_probability"].between(0, 1).all()
     riskiest = scored.sort_values("churn_probability").iloc[-1]
     reasons = {riskiest["driver_1"], riskiest["driver_2"], riskiest["driver_3"]}
-    assert "month-to-month contract" in reasons or any(str(r).startswith("tenure ") for r in reasons)
+    assert "month-to-month contract" in reasons or any(
+        str(r).startswith("tenure ") for r in reasons
+    )
 
 
 def test_a_missing_column_still_scores(model, tmp_path: Path) -> None:
@@ -122,10 +126,24 @@ def test_monitor_exits_4_on_major_drift_and_writes_the_report(model, tmp_path: P
     bundle = model.save(tmp_path / "bundle.joblib")
     shifted, out = tmp_path / "shifted.csv", tmp_path / "drift.csv"
     shifted_export(500, seed=5).to_csv(shifted, index=False)
-    command = [sys.executable, "-m", "service.cli", "monitor", "--table", str(shifted), "--as-of", AS_OF.isoformat(),
-               "--model", str(bundle), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "monitor",
+        "--table",
+        str(shifted),
+        "--as-of",
+        AS_OF.isoformat(),
+        "--model",
+        str(bundle),
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "CHURN_HOME": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    failed = subprocess.run([*command, "--fail-on", "major"], capture_output=True, text=True, env=env, timeout=300)
+    failed = subprocess.run(
+        [*command, "--fail-on", "major"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert failed.returncode == 4 and "drift at or above major" in failed.stderr
     assert set(pd.read_csv(out)["feature"].head(len(TENURE_FEATURES))) == TENURE_FEATURES
     reported = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)

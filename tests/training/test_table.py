@@ -64,12 +64,19 @@ def test_mapped_fields_take_snapshot_types(tmp_path: Path) -> None:
 
 def test_label_with_a_third_value_is_refused(tmp_path: Path) -> None:
     text = DIRTY + "c5,3,Month-to-month,20,60,Yes,Maybe\n"
-    with pytest.raises(DataError, match=r"Churned: the label must have exactly two values, found 3"):
+    with pytest.raises(
+        DataError, match=r"Churned: the label must have exactly two values, found 3"
+    ):
         clean_table(read_export(write(tmp_path, text)), mapping(), AS_OF)
 
 
 def test_unrecognised_label_values_need_positive(tmp_path: Path) -> None:
-    text = DIRTY.replace(",Yes\n", ",gone\n").replace(",YES\n", ",gone\n").replace(",No\n", ",here\n").replace(",no\n", ",here\n")
+    text = (
+        DIRTY.replace(",Yes\n", ",gone\n")
+        .replace(",YES\n", ",gone\n")
+        .replace(",No\n", ",here\n")
+        .replace(",no\n", ",here\n")
+    )
     with pytest.raises(DataError, match="give --positive VALUE"):
         clean_table(read_export(write(tmp_path, text)), mapping(), AS_OF)
     clean = clean_table(read_export(write(tmp_path, text)), mapping(positive="gone"), AS_OF)
@@ -78,7 +85,10 @@ def test_unrecognised_label_values_need_positive(tmp_path: Path) -> None:
 
 def test_duplicate_ids_are_refused_naming_the_rows(tmp_path: Path) -> None:
     text = DIRTY.replace("c3,", "c1,")
-    with pytest.raises(DataError, match=r"customer: customer is duplicated in 2 rows \(e.g. \['c1'\]\); first rows \[1, 3\]") as caught:
+    with pytest.raises(
+        DataError,
+        match=r"customer: customer is duplicated in 2 rows \(e.g. \['c1'\]\); first rows \[1, 3\]",
+    ) as caught:
         clean_table(read_export(write(tmp_path, text)), mapping(), AS_OF)
     assert caught.value.rows == [1, 3]
 
@@ -95,13 +105,25 @@ def test_mapping_onto_an_unknown_field_is_refused() -> None:
 
 
 def test_mapping_files_in_toml_and_yaml(tmp_path: Path) -> None:
-    toml = write(tmp_path, '[mapping]\nTenure = "tenure_months"\n[types]\nTotal = "categorical"\n', "map.toml")
-    yaml = write(tmp_path, "mapping:\n  Tenure: tenure_months\ntypes:\n  Total: categorical\n", "map.yaml")
-    assert read_mapping(toml) == read_mapping(yaml) == ({"Tenure": "tenure_months"}, {"Total": "categorical"})
+    toml = write(
+        tmp_path,
+        '[mapping]\nTenure = "tenure_months"\n[types]\nTotal = "categorical"\n',
+        "map.toml",
+    )
+    yaml = write(
+        tmp_path, "mapping:\n  Tenure: tenure_months\ntypes:\n  Total: categorical\n", "map.yaml"
+    )
+    assert (
+        read_mapping(toml)
+        == read_mapping(yaml)
+        == ({"Tenure": "tenure_months"}, {"Total": "categorical"})
+    )
 
 
 def test_type_override_makes_a_numeric_column_categorical(tmp_path: Path) -> None:
-    clean = clean_table(read_export(write(tmp_path, DIRTY)), mapping(kinds={"Total": "categorical"}), AS_OF)
+    clean = clean_table(
+        read_export(write(tmp_path, DIRTY)), mapping(kinds={"Total": "categorical"}), AS_OF
+    )
     assert clean.kinds["Total"] == "categorical"
     assert clean.snapshots["attributes.Total"].dtype == "string"
 

@@ -12,17 +12,28 @@ from training.pipeline import fit_and_evaluate
 from training.progress import Steps
 from training.table import TableMapping, clean_table, prepare_table, read_export
 
-TELCO = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "telco" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+TELCO = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "datasets"
+    / "telco"
+    / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+)
 MAPPING = TableMapping(
     fields={"tenure": "tenure_months", "Contract": "contract_type", "MonthlyCharges": "mrr"},
     id_column="customerID",
     label="Churn",
 )
-PARITY = 0.002  # 5-fold pooled AUC: LightGBM vs the logistic baseline, measured spread over split seeds
+PARITY = (
+    0.002  # 5-fold pooled AUC: LightGBM vs the logistic baseline, measured spread over split seeds
+)
 
 pytestmark = [
     pytest.mark.quality,
-    pytest.mark.skipif(not TELCO.is_file(), reason=f"Telco data set not found at {TELCO.resolve()}"),
+    pytest.mark.skipif(
+        not TELCO.is_file(), reason=f"Telco data set not found at {TELCO.resolve()}"
+    ),
 ]
 
 
@@ -31,7 +42,13 @@ def telco():
     clean = clean_table(read_export(TELCO), MAPPING, dt.date(2024, 1, 1))
     prepared = prepare_table(clean, source=str(TELCO))
     trained = fit_and_evaluate(prepared, TrainParams(), Steps(enabled=False))
-    print({k: round(v, 4) for k, v in trained.metrics.items() if k[5:] in ("roc_auc", "pr_auc", "ece") or k[3:] in ("roc_auc", "pr_auc", "ece")})
+    print(
+        {
+            k: round(v, 4)
+            for k, v in trained.metrics.items()
+            if k[5:] in ("roc_auc", "pr_auc", "ece") or k[3:] in ("roc_auc", "pr_auc", "ece")
+        }
+    )
     return clean, trained
 
 

@@ -12,42 +12,99 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-PLOTS = {"roc.png", "pr.png", "calibration.png", "lift_gain.png", "feature_importance.png", "shap_summary.png"}
+PLOTS = {
+    "roc.png",
+    "pr.png",
+    "calibration.png",
+    "lift_gain.png",
+    "feature_importance.png",
+    "shap_summary.png",
+}
 MODEL = "churn-model"
 
 
 def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CHURN_TRACKING_URI": tracking_uri, "CHURN_HOME": str(home), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, env=env, timeout=600)
+    env = {
+        **os.environ,
+        "CHURN_TRACKING_URI": tracking_uri,
+        "CHURN_HOME": str(home),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def first_run(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("home")
-    done = churn("train", "--data", str(demo_data), "--run-name", "first", tracking_uri=mlflow_server, home=home)
+    done = churn(
+        "train",
+        "--data",
+        str(demo_data),
+        "--run-name",
+        "first",
+        tracking_uri=mlflow_server,
+        home=home,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     version = client.get_model_version_by_alias(MODEL, "champion")
-    return {"client": client, "version": version, "run": client.get_run(version.run_id), "home": home, "stdout": done.stdout}
+    return {
+        "client": client,
+        "version": version,
+        "run": client.get_run(version.run_id),
+        "home": home,
+        "stdout": done.stdout,
+    }
 
 
 def test_run_logs_params_of_model_and_data(first_run) -> None:
     params = first_run["run"].data.params
-    for key in ("horizon_days", "every", "learning_rate", "num_leaves", "calibration", "split.test_periods", "features"):
+    for key in (
+        "horizon_days",
+        "every",
+        "learning_rate",
+        "num_leaves",
+        "calibration",
+        "split.test_periods",
+        "features",
+    ):
         assert key in params
     assert params["horizon_days"] == "90"
 
 
 def test_run_logs_metric_keys_overall_and_per_stage(first_run) -> None:
     metrics = first_run["run"].data.metrics
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10", "lift_top20", "capture_top20"):
+    for key in (
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "lift_top10",
+        "capture_top10",
+        "lift_top20",
+        "capture_top20",
+    ):
         assert f"test_{key}" in metrics
     assert any(k.endswith("_late") for k in metrics) and any(k.endswith("_mid") for k in metrics)
 
 
 def test_run_logs_tags_and_input_dataset(first_run) -> None:
     run = first_run["run"]
-    for tag in ("window.data_start", "window.data_end", "horizon_days", "git_commit", "code_version", "bundle_sha256"):
+    for tag in (
+        "window.data_start",
+        "window.data_end",
+        "horizon_days",
+        "git_commit",
+        "code_version",
+        "bundle_sha256",
+    ):
         assert tag in run.data.tags
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["labelled_snapshots"]
 
@@ -76,7 +133,9 @@ def test_first_version_becomes_champion_with_its_checksum(first_run) -> None:
     assert "version 1 -> @champion" in first_run["stdout"]
 
 
-def test_pyfunc_from_the_registry_predicts_like_the_bundle(first_run, mlflow_server: str, demo_data: Path) -> None:
+def test_pyfunc_from_the_registry_predicts_like_the_bundle(
+    first_run, mlflow_server: str, demo_data: Path
+) -> None:
     import mlflow.pyfunc
 
     from features.snapshot import active_points, build_snapshots
@@ -93,18 +152,24 @@ def test_pyfunc_from_the_registry_predicts_like_the_bundle(first_run, mlflow_ser
     np.testing.assert_allclose(served, bundle.predict_proba(snapshots), rtol=0, atol=1e-12)
 
 
-def test_later_versions_take_the_alias_only_with_promote(first_run, mlflow_server: str, demo_data: Path) -> None:
+def test_later_versions_take_the_alias_only_with_promote(
+    first_run, mlflow_server: str, demo_data: Path
+) -> None:
     client, home = first_run["client"], first_run["home"]
     kept = churn("train", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert kept.returncode == 0, kept.stderr[-2000:]
     assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
-    promoted = churn("train", "--data", str(demo_data), "--promote", tracking_uri=mlflow_server, home=home)
+    promoted = churn(
+        "train", "--data", str(demo_data), "--promote", tracking_uri=mlflow_server, home=home
+    )
     assert promoted.returncode == 0, promoted.stderr[-2000:]
     latest = max(int(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
     assert client.get_model_version_by_alias(MODEL, "champion").version == str(latest)
 
 
-def test_too_little_data_fails_before_any_run(first_run, mlflow_server: str, demo_data: Path, tmp_path: Path) -> None:
+def test_too_little_data_fails_before_any_run(
+    first_run, mlflow_server: str, demo_data: Path, tmp_path: Path
+) -> None:
     client = first_run["client"]
     accounts = pd.read_parquet(demo_data / "accounts.parquet").head(40)
     small = tmp_path / "small"
@@ -115,7 +180,14 @@ def test_too_little_data_fails_before_any_run(first_run, mlflow_server: str, dem
     experiment = client.get_experiment_by_name("churn")
     runs_before = len(client.search_runs([experiment.experiment_id]))
     champion_before = client.get_model_version_by_alias(MODEL, "champion").version
-    failed = churn("train", "--data", str(small), "--promote", tracking_uri=mlflow_server, home=first_run["home"])
+    failed = churn(
+        "train",
+        "--data",
+        str(small),
+        "--promote",
+        tracking_uri=mlflow_server,
+        home=first_run["home"],
+    )
     assert failed.returncode == 2
     assert "split has" in failed.stderr and "labelled rows" in failed.stderr
     assert len(client.search_runs([experiment.experiment_id])) == runs_before
