@@ -35,6 +35,7 @@ import numpy as np
 from features.errors import ChurnError, ModelError
 from features.schema import AccountSnapshot, records_to_columns
 from features.settings import Settings
+from models.archive import NO_KEYS, SigningKeys
 from models.bundle import ChurnModel
 from service.pointer import Failure, PointerFile
 from service.schemas import MINIMAL_EXAMPLE, SNAPSHOT_EXAMPLE
@@ -158,8 +159,10 @@ class PublishedSource:
         poll_seconds: float = 1.0,
         start_seconds: float = 0.05,
         reply_seconds: float = 120.0,
+        keys: SigningKeys = NO_KEYS,
     ) -> None:
         self.pointer = PointerFile(directory)
+        self.keys = keys
         self.uri = uri
         self.poll_seconds = poll_seconds
         self.start_seconds = start_seconds
@@ -185,7 +188,7 @@ class PublishedSource:
             why = pointer.error.message if pointer and pointer.error else "nothing published yet"
             raise ModelError(f"the serving parent has no model to offer: {why}")
         ref = pointer.model
-        model = ChurnModel.load(ref.path, sha256=ref.sha256)
+        model = ChurnModel.load(ref.path, sha256=ref.sha256, keys=self.keys)
         loaded = LoadedModel(
             model,
             uri=ref.uri,
@@ -219,16 +222,12 @@ def load_configured(settings: Settings) -> LoadedModel:
     """Load ``CHURN_MODEL_URI`` (default the champion) from the configured MLflow store."""
     from models.registry import load_model
 
-    return load_model(
-        settings.resolved_model_uri,
-        settings.resolved_tracking_uri,
-        settings.registry_uri or settings.resolved_tracking_uri,
-    )
+    return load_model(settings.resolved_model_uri, settings)
 
 
 def peek_configured(settings: Settings) -> str | None:
     """What the configured URI points at now: the registry version, or the bundle's SHA-256."""
-    from models.registry import MODEL_URI, resolve_version
+    from models.registry import MODEL_URI, Registry
 
     uri = settings.resolved_model_uri
     match = MODEL_URI.match(uri)
@@ -239,11 +238,10 @@ def peek_configured(settings: Settings) -> str | None:
         return file_sha256(path) if path.is_file() else None
     if match["version"]:
         return match["version"]
-    registry = settings.registry_uri or settings.resolved_tracking_uri
-    found = resolve_version(
-        match["name"], match["alias"], None, settings.resolved_tracking_uri, registry
-    )
-    return str(found.version)
+    found = Registry.of(settings).alias_version(match["name"], match["alias"])
+    if found is None:
+        raise ModelError(f"model {match['name']!r} has no alias {match['alias']!r}")
+    return found
 
 
 def canary(model: ChurnModel) -> None:

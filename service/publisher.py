@@ -4,7 +4,7 @@ The parent is the only process that talks to MLflow. In a background thread, whi
 starts the workers, it resolves ``CHURN_MODEL_URI``:
 
 * ``models:/<name>@<alias>`` or ``models:/<name>/<N>``: the registry names a version and
-  its SHA-256 tag; the bundle is downloaded once into ``CHURN_HOME/model-cache/<sha256>.joblib``
+  its SHA-256 tag; the bundle is downloaded once into ``CHURN_HOME/model-cache/<sha256>.churn``
   (skipped when that file exists with that hash), verified, and published;
 * a bundle path: hashed and published as it is, without importing MLflow.
 
@@ -27,10 +27,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.errors import ChurnError, ModelError
 from features.files import file_sha256
+from features.redact import redact
 from features.settings import Settings
+from models.archive import SigningKeys, verify_bundle
 from service.pointer import (
     BundleRef,
     Failure,
@@ -41,11 +44,15 @@ from service.pointer import (
     publish,
 )
 
+if TYPE_CHECKING:
+    from models.registry import Registry
+
 log = logging.getLogger("churn.serve")
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 REQUEST_CHECK_SECONDS = 0.25
 RETRY_SECONDS = 5.0  # until the first model is published, when polling is off
 CACHE_KEEP = 5  # bundles kept in the cache (the served one always)
+BUNDLE_SUFFIX = ".churn"
 
 
 @dataclass
@@ -64,6 +71,7 @@ class Publisher:
         self.directory = directory
         self.uri = settings.resolved_model_uri
         self.cache = settings.resolved_home / "model-cache"
+        self.keys = SigningKeys(tuple(settings.signing_key_values()))
         self.model: BundleRef | None = None
         self.error: Failure | None = None
         self._seq = 0
@@ -115,9 +123,9 @@ class Publisher:
         except Exception as exc:  # the old model keeps serving; the workers are told why
             if isinstance(exc, ChurnError):
                 self._failed = (attempt.version, attempt.sha256)
-                message = str(exc)
+                message = redact(str(exc))
             else:  # MLflow outages and the like
-                message = f"cannot look up {self.uri}: {type(exc).__name__}: {exc}"
+                message = redact(f"cannot look up {self.uri}: {type(exc).__name__}: {exc}")
             changed = self.error is None or self.error.message != message
             if changed:
                 log.error(
@@ -188,6 +196,7 @@ class Publisher:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if self.model is not None and stamp == self._file_stamp:
             return self.model
+        verify_bundle(path, self.keys)
         self._file_stamp = stamp
         return BundleRef(
             path=str(path.resolve()), sha256=file_sha256(path), uri=self.uri, name=path.stem
@@ -196,18 +205,13 @@ class Publisher:
     def _registered(
         self, match: re.Match[str], attempt: Attempt, retry_failed: bool
     ) -> BundleRef | None:
-        from models.registry import SHA_TAG, resolve_version  # imports MLflow (parent only)
+        from models.registry import Registry, registered_sha  # imports MLflow (parent only)
 
         name = match["name"]
-        tracking = self.settings.resolved_tracking_uri
-        registry = self.settings.registry_uri or tracking
-        found = resolve_version(name, match["alias"], match["version"], tracking, registry)
+        registry = Registry.of(self.settings)
+        found = registry.version(name, match["alias"], match["version"])
         attempt.version = str(found.version)
-        expected = (found.tags or {}).get(SHA_TAG)
-        if not expected:
-            raise ModelError(
-                f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
-            )
+        expected = registered_sha(found)
         attempt.sha256 = expected
         served = self.model
         if (
@@ -219,7 +223,7 @@ class Publisher:
         if not retry_failed and self._failed == (attempt.version, expected):
             return None
         try:
-            path = self._fetch(name, attempt.version, expected, tracking, registry)
+            path = self._fetch(registry, name, attempt.version, expected)
         except OSError as exc:
             raise ModelError(
                 f"cannot keep {name} version {attempt.version} in the model cache {self.cache}: {exc}"
@@ -233,22 +237,23 @@ class Publisher:
             run_id=found.run_id,
         )
 
-    def _fetch(self, name: str, version: str, expected: str, tracking: str, registry: str) -> Path:
-        """The verified bundle in the cache: reused when present, else downloaded and checked."""
-        cached = self.cache / f"{expected}.joblib"
+    def _fetch(self, registry: Registry, name: str, version: str, expected: str) -> Path:
+        """The verified bundle in the cache: reused when present, else downloaded and checked
+        (SHA-256, and with signing keys the signature) before it takes the cache name."""
+        cached = self.cache / f"{expected}{BUNDLE_SUFFIX}"
         if cached.is_file() and file_sha256(cached) == expected:
+            verify_bundle(cached, self.keys)
             cached.touch()
             return cached
-        from models.registry import download_bundle
-
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".download-", dir=self.cache) as scratch:
-            bundle = download_bundle(name, version, Path(scratch), tracking, registry)
+            bundle = registry.download(name, version, Path(scratch))
             actual = file_sha256(bundle)
             if actual != expected:
                 raise ModelError(
                     f"model bundle {bundle.name} has SHA-256 {actual}, expected {expected}: refusing to load"
                 )
+            verify_bundle(bundle, self.keys)
             os.replace(bundle, cached)
         self._prune(keep=cached)
         return cached
@@ -258,7 +263,7 @@ class Publisher:
         served = {keep, Path(self.model.path)} if self.model else {keep}
         try:
             bundles = sorted(
-                self.cache.glob("*.joblib"), key=lambda p: p.stat().st_mtime, reverse=True
+                self.cache.glob(f"*{BUNDLE_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True
             )
         except OSError:  # another server pruning the same cache: next time
             return

@@ -27,7 +27,7 @@ async def model_info(services: ServicesDep) -> Response:
     if current is None:
         raise NotReady(not_ready_message(holder))
     model, loaded = current.model, current.loaded
-    metrics: dict[str, Any] = model.metadata.get("metrics", {})
+    metrics: dict[str, Any] = model.card.metrics
     cutoffs = dict(zip(RISK_TIERS[1:], model.tier_cutoffs, strict=True))
     return json_response(
         {
@@ -38,8 +38,8 @@ async def model_info(services: ServicesDep) -> Response:
             "sha256": loaded.sha256,
             "loaded_at": current.loaded_at.isoformat(),
             "horizon_days": model.horizon_days,
-            "training_window": model.metadata.get("window", {}),
-            "base_rate": model.metadata.get("base_rate"),
+            "training_window": model.card.window,
+            "base_rate": model.base_rate,
             "risk_tier_cutoffs": cutoffs,
             "test_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
             "features": model.spec.names,

@@ -51,7 +51,7 @@ def test_a_bundle_file_is_published_with_its_sha256(bundle: Path, tmp_path: Path
 
 
 def test_a_changed_bundle_file_is_published_again(model: ChurnModel, tmp_path: Path) -> None:
-    path = model.save(tmp_path / "m.joblib")
+    path = model.save(tmp_path / "m.churn")
     publisher = publisher_for(tmp_path, path)
     publisher.resolve_and_publish()
     first = published(publisher)
@@ -67,12 +67,12 @@ def test_a_changed_bundle_file_is_published_again(model: ChurnModel, tmp_path: P
 
 
 def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None:
-    publisher = publisher_for(tmp_path, tmp_path / "absent.joblib")
+    publisher = publisher_for(tmp_path, tmp_path / "absent.churn")
     publisher.resolve_and_publish()
     pointer = published(publisher)
     assert pointer.model is None
     assert pointer.error.message == (
-        f"{tmp_path / 'absent.joblib'} is neither a model bundle file nor a models:/name@alias URI"
+        f"{tmp_path / 'absent.churn'} is neither a model bundle file nor a models:/name@alias URI"
     )
 
 
@@ -82,7 +82,7 @@ def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None
 def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(
     model: ChurnModel, tmp_path: Path
 ) -> None:
-    path = model.save(tmp_path / "m.joblib")
+    path = model.save(tmp_path / "m.churn")
     publisher = publisher_for(tmp_path, path)
     source = PublishedSource(publisher.directory, str(path), poll_seconds=0.05)
     holder = ModelHolder(publisher.settings, source, threads=1, wide_threads=2)
