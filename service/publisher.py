@@ -13,11 +13,18 @@ republishes when the alias moves, and answers the workers' reload requests withi
 ``REQUEST_CHECK_SECONDS``. A version that fails (no SHA-256 tag, a download error, a hash
 that does not match) is published as the ``error`` next to the model still served, and is
 not fetched again by polling, only when a worker asks (``/admin/reload``).
+
+The cache repairs itself: the served bundle's hash is checked again on every resolution
+(every poll, every worker request), and a worker that cannot load the bundle it was
+pointed at asks the parent to resolve again, so a damaged or deleted cached copy is
+downloaded again without a person. Servers sharing one ``CHURN_HOME`` hold a shared lock
+on the bundle each serves and never prune a locked or recently used one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -27,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from features.errors import ChurnError, ModelError
 from features.files import file_sha256
@@ -52,6 +59,7 @@ REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<v
 REQUEST_CHECK_SECONDS = 0.25
 RETRY_SECONDS = 5.0  # until the first model is published, when polling is off
 CACHE_KEEP = 5  # bundles kept in the cache (the served one always)
+CACHE_MIN_AGE_SECONDS = 600.0  # a bundle touched more recently than this is never pruned
 BUNDLE_SUFFIX = ".churn"
 
 
@@ -77,6 +85,7 @@ class Publisher:
         self._seq = 0
         self._failed: tuple[str | None, str | None] | None = None  # not retried by polling
         self._file_stamp: tuple[int, int, int] | None = None
+        self._held: BinaryIO | None = None  # the served cache file, shared-locked
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -90,6 +99,8 @@ class Publisher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._held is not None:
+            self._held.close()
 
     def run(self) -> None:
         """Resolve now, then on the poll interval and whenever a worker asks."""
@@ -217,13 +228,14 @@ class Publisher:
         if (
             served
             and (served.version, served.sha256) == (attempt.version, expected)
-            and Path(served.path).is_file()
+            and intact(Path(served.path), expected)
         ):
-            return served
+            return served  # re-verified: a damaged or missing cached copy is fetched again
         if not retry_failed and self._failed == (attempt.version, expected):
             return None
         try:
             path = self._fetch(registry, name, attempt.version, expected)
+            self._hold(path)
         except OSError as exc:
             raise ModelError(
                 f"cannot keep {name} version {attempt.version} in the model cache {self.cache}: {exc}"
@@ -241,7 +253,7 @@ class Publisher:
         """The verified bundle in the cache: reused when present, else downloaded and checked
         (SHA-256, and with signing keys the signature) before it takes the cache name."""
         cached = self.cache / f"{expected}{BUNDLE_SUFFIX}"
-        if cached.is_file() and file_sha256(cached) == expected:
+        if intact(cached, expected):
             verify_bundle(cached, self.keys)
             cached.touch()
             return cached
@@ -258,8 +270,20 @@ class Publisher:
         self._prune(keep=cached)
         return cached
 
+    def _hold(self, path: Path) -> None:
+        """Keep a shared lock on the bundle this server serves: other servers on the same
+        ``CHURN_HOME`` then never prune it (``_prune`` needs an exclusive lock)."""
+        if self._held is not None and os.fstat(self._held.fileno()).st_ino == path.stat().st_ino:
+            return
+        handle = path.open("rb")
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        previous, self._held = self._held, handle
+        if previous is not None:
+            previous.close()
+
     def _prune(self, keep: Path) -> None:
-        """Drop the least recently used bundles beyond ``CACHE_KEEP`` (never the served one)."""
+        """Drop the least recently used bundles beyond ``CACHE_KEEP``: never the one served
+        here, one another server serves (locked), or one touched within ``CACHE_MIN_AGE``."""
         served = {keep, Path(self.model.path)} if self.model else {keep}
         try:
             bundles = sorted(
@@ -268,10 +292,25 @@ class Publisher:
         except OSError:  # another server pruning the same cache: next time
             return
         for old in bundles[CACHE_KEEP:]:
-            if old not in served:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+            if old in served:
+                continue
+            with contextlib.suppress(OSError), old.open("rb") as handle:
+                if time.time() - os.fstat(handle.fileno()).st_mtime < CACHE_MIN_AGE_SECONDS:
+                    continue
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another server on this home serves it
+                old.unlink()
 
     def _publish(self, answered: list[str]) -> None:
         self._seq += 1
         publish(self.directory, Pointer(self._seq, self.model, self.error, tuple(answered)))
+
+
+def intact(path: Path, sha256: str) -> bool:
+    """The file is there and has the SHA-256 it was cached under."""
+    try:
+        return file_sha256(path) == sha256
+    except OSError:
+        return False

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from features.redact import redact
 from models.bundle import RISK_TIERS
 from service.deps import ServicesDep, json_response, not_ready_message
 from service.errors import NotReady
@@ -34,7 +35,7 @@ async def model_info(services: ServicesDep) -> Response:
             "name": loaded.name,
             "version": loaded.version,
             "run_id": loaded.run_id,
-            "uri": loaded.uri,
+            "uri": redact(loaded.uri),
             "sha256": loaded.sha256,
             "loaded_at": current.loaded_at.isoformat(),
             "horizon_days": model.horizon_days,
