@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.derive import FeatureSpec, View
+from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
@@ -29,7 +30,7 @@ from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
 from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
 from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
 from training.progress import Steps
-from training.track import Registered, RunRecord, artifacts_dir, record_run
+from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -285,7 +286,7 @@ def train_and_record(
     prepared: Prepared,
     params: TrainParams,
     settings: Settings,
-    promote: bool = False,
+    promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
 ) -> TrainResult:
@@ -295,7 +296,7 @@ def train_and_record(
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
-        with steps.step(f"logging to MLflow at {settings.resolved_tracking_uri}"):
+        with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
             model = trained.model
             features = model.spec
             record = RunRecord(
@@ -337,4 +338,3 @@ def train_and_record(
             )
             registered = record_run(record, settings, promote=promote)
     return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
-
