@@ -91,9 +91,7 @@ def event_columns(
     points = active_points(tables, [day])
     if len(points) == 0:
         raise DataError(f"no account is active on {day}")
-    snapshots = build_snapshots(
-        tables, points, exclude_columns=list(model.card.exclude_columns)
-    )
+    snapshots = build_snapshots(tables, points, exclude_columns=list(model.card.exclude_columns))
     return frame_to_columns(snapshots), day
 
 
