@@ -24,7 +24,7 @@ from features.settings import Settings
 from models.champion import PROMOTION_TAG, AliasOwner
 from models.lease import Lease
 from models.registry import Registry
-from tests.conftest import free_port, stop, wait_until_up
+from tests.conftest import running_mlflow
 
 pytestmark = pytest.mark.quality
 FAST = ("--param", "num_boost_round=60", "--param", "early_stopping_rounds=10")
@@ -112,37 +112,8 @@ def model_name() -> str:
 @pytest.fixture
 def private_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """An `mlflow server` of this test alone (the test pauses it)."""
-    port = free_port()
-    log = (tmp_path / "mlflow.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", process)
-        yield url, process
-    finally:
-        process.send_signal(signal.SIGCONT)
-        stop(process)
-        log.close()
+    with running_mlflow(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
