@@ -9,6 +9,7 @@ registry says. Slow (several trainings): `make quality`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,6 +70,30 @@ def wait_for(check: Callable[[], bool], process: subprocess.Popen, log: Path, wh
             )
         time.sleep(0.5)
     raise TimeoutError(f"{what} not reached:\n{log.read_text()[-3000:]}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (`mlflow server` serves from a uvicorn child process)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def signal_tree(pid: int, signum: int) -> None:
+    for member in process_tree(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signum)
 
 
 def versions(registry: Registry, model: str) -> list[str]:
@@ -161,11 +186,11 @@ def test_a_retrain_whose_tracking_server_stops_answering_exits_and_moves_nothing
     log = tmp_path / "retrain.log"
     job = start("retrain", "--data", str(demo_data), *FAST, env=env, log=log)
     wait_for(lambda: len(versions(registry, model_name)) == 2, job, log, "the challenger")
-    process.send_signal(signal.SIGSTOP)  # the tracking server stops answering
+    signal_tree(process.pid, signal.SIGSTOP)  # the tracking server stops answering
     try:
         code = job.wait(timeout=300)
     finally:
-        process.send_signal(signal.SIGCONT)
+        signal_tree(process.pid, signal.SIGCONT)
     output = log.read_text()
     assert code == 5, output[-3000:]
     assert "cannot" in output and "in the registry at" in output
