@@ -163,7 +163,9 @@ def train(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: train <data end> <form>).")
+    ] = None,
     table: Annotated[
         Path | None,
         typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
@@ -270,7 +272,9 @@ def retrain(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = "retrain",
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: retrain <data end> <form>).")
+    ] = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
 
@@ -438,6 +442,7 @@ def evaluate(
     data: DataOption,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Label horizon (default: the model's).")
     ] = None,
@@ -448,10 +453,15 @@ def evaluate(
     data_end: Annotated[str | None, typer.Option("--data-end")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
 ) -> None:
-    """Evaluate any model on any labelled data with the training metrics."""
+    """Evaluate any model on any labelled data with the training metrics.
+
+    Recorded as an `evaluate <data end> ...` run in the experiment (figures, plots, a
+    note); it registers no model and moves no alias.
+    """
     import orjson
 
     from features.files import write_atomic
+    from features.redact import redact
     from features.schema import frame_to_columns
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
@@ -460,9 +470,9 @@ def evaluate(
     from training.dataset import label_snapshots
     from training.evaluate import evaluate as evaluate_metrics
     from training.evaluate import finite
-    from training.pipeline import lifecycle_stage
+    from training.pipeline import lifecycle_stage, record_model_evaluation
 
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model, experiment=experiment)
     loaded = load_model(
         settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
     )
@@ -501,6 +511,13 @@ def evaluate(
         write_atomic(
             out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
         )
+    params = {"horizon_days": horizon_days, "every": every, "last": last or 0}
+    run_id = record_model_evaluation(
+        loaded, end, dates, label, probability, metrics, params, settings
+    )
+    typer.echo(
+        f"run {run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
+    )
 
 
 @app.command()
@@ -712,6 +729,9 @@ def ui(
         typer.echo(f"the tracking store is a server: open {uri} in a browser")
         return
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    from training.track import configure
+
+    configure(settings)  # a store trained before runs were named: the UI opens on the runs
     command = [
         sys.executable,
         "-m",

@@ -22,10 +22,12 @@ from pathlib import Path
 from features.errors import ChurnError, ModelError
 from features.settings import Settings
 from models.registry import LoadedModel, load_model, move_alias
+from training.describe import RETRAIN, with_decision
 from training.evaluate import evaluate, finite
 from training.fit import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
 from training.progress import Steps
+from training.track import describe_run
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "retrain.lock"
@@ -155,11 +157,16 @@ def retrain(
         champion = current_champion(settings)
         previous = champion_metrics(champion, prepared) if champion is not None else None
     trained = train_and_record(
-        prepared, params, settings, promote=False, steps=steps, run_name=run_name
+        prepared, params, settings, promote=False, steps=steps, run_name=run_name, kind=RETRAIN
     )
     metrics = trained.trained.metrics
     failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
     verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
+    champion_version = None if champion is None else str(champion.version)
+    note = with_decision(
+        trained.note, verdict.promote, verdict.reason, settings.champion_alias, champion_version
+    )
+    describe_run(settings, trained.registered.run_id, trained.registered.version, note)
     client = MlflowClient(
         tracking_uri=settings.resolved_tracking_uri, registry_uri=settings.registry_uri
     )

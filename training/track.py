@@ -3,8 +3,11 @@
 Everything a data scientist compares in the MLflow UI is logged under stable names:
 params (model and data settings), metrics (DESIGN.md section 10 keys), the input
 dataset, tags (data window, horizon, git commit, package version), plots and tables
-as artifacts, and the model as a pyfunc with signature and input example. The version
-gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
+as artifacts (the per-stage metrics as a table the UI shows), and the model as a pyfunc
+with signature and input example. Runs are named and described in words
+(``training.describe``), the experiment is marked as a model-training one so the UI
+opens on its runs, and evaluations of a registered model are runs of their own (they
+register nothing). The version gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
 exists or when asked to. Any failure before the alias moves leaves it untouched.
 """
 
@@ -29,9 +32,17 @@ from features.settings import Settings
 from models.bundle import ChurnModel
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
 from models.registry import BUNDLE_FILE, SHA_TAG, move_alias
+from training.describe import (
+    BASELINE,
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_NOTE,
+    NOTE_TAG,
+    experiment_kind_to_set,
+)
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
+STAGE_TABLE = "tables/metrics_by_stage.json"  # mlflow.log_table: shown as a table in the UI
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,6 +61,23 @@ class RunRecord:
     input_example: pd.DataFrame  # a few snapshot rows (model input example)
     run_name: str | None = None
     extra_json: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # the run's description, and its registered version's
+    baseline_note: str = ""
+    model_description: str = ""  # the registered model's: what it predicts, from what
+    stage_table: pd.DataFrame | None = None
+
+
+@dataclass
+class EvaluationRecord:
+    """What one `churn evaluate` hands to MLflow: a run of its own, no model, no alias."""
+
+    run_name: str
+    note: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    stage_table: pd.DataFrame
+    artifacts_dir: Path
 
 
 @dataclass(frozen=True)
@@ -76,8 +104,22 @@ def configure(settings: Settings) -> str:
         )
     else:
         experiment_id = experiment.experiment_id
+    mark_training_experiment(experiment_id, {} if experiment is None else experiment.tags)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+def mark_training_experiment(experiment_id: str, tags: Mapping[str, str]) -> None:
+    """Mark the experiment as model training (the UI then opens on its runs, not on the
+    GenAI overview) and describe it, unless someone already chose otherwise."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    kind = experiment_kind_to_set(tags.get(EXPERIMENT_KIND_TAG))
+    if kind is not None:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, kind)
+    if not tags.get(NOTE_TAG):
+        client.set_experiment_tag(experiment_id, NOTE_TAG, EXPERIMENT_NOTE)
 
 
 def git_commit() -> str:
@@ -139,6 +181,7 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
                     "bundle_sha256": sha,
                     "git_commit": git_commit(),
                     "code_version": code_version(),
+                    NOTE_TAG: record.note,
                 }
             )
             mlflow.log_params(_flat(record.params))
@@ -152,8 +195,10 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
             mlflow.log_artifacts(str(record.artifacts_dir))
             for name, payload in record.extra_json.items():
                 mlflow.log_dict(payload, name)
-            with mlflow.start_run(run_name="baseline-logistic-regression", nested=True):
-                mlflow.set_tag("role", "baseline")
+            if record.stage_table is not None:
+                mlflow.log_table(record.stage_table, STAGE_TABLE)
+            with mlflow.start_run(run_name=BASELINE, nested=True):
+                mlflow.set_tags({"role": "baseline", NOTE_TAG: record.baseline_note})
                 mlflow.log_params(_flat(record.baseline_params))
                 mlflow.log_metrics(record.baseline_metrics)
             output = _example_output(record)
@@ -167,10 +212,53 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
                 pip_requirements=pip_requirements(),
             )
             version = _register(client, settings.model_name, info.model_uri, run_id, sha)
+            describe_version(client, settings.model_name, version, record.note)
+            if record.model_description:
+                client.update_registered_model(
+                    settings.model_name, description=record.model_description
+                )
         promoted = _maybe_promote(client, settings, version, promote)
     return Registered(
         run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
     )
+
+
+def describe_version(client: Any, model_name: str, version: str, note: str) -> None:
+    """The registered version carries its run's summary as its description."""
+    if note:
+        client.update_model_version(model_name, version, description=note)
+
+
+def describe_run(settings: Settings, run_id: str, version: str, note: str) -> None:
+    """Replace a training run's note and its version's description (a retrain adds its
+    decision once the verdict is known)."""
+    from mlflow import MlflowClient
+
+    tracking = settings.resolved_tracking_uri
+    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
+    client.set_tag(run_id, NOTE_TAG, note)
+    describe_version(client, settings.model_name, version, note)
+
+
+def record_evaluation(record: EvaluationRecord, settings: Settings) -> str:
+    """Log an evaluation as a run of its own; it registers no model and moves no alias."""
+    import mlflow
+
+    configure(settings)
+    with mlflow.start_run(run_name=record.run_name) as run:
+        mlflow.set_tags(
+            {
+                **record.tags,
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+                NOTE_TAG: record.note,
+            }
+        )
+        mlflow.log_params(_flat(record.params))
+        mlflow.log_metrics(record.metrics)
+        mlflow.log_artifacts(str(record.artifacts_dir))
+        mlflow.log_table(record.stage_table, STAGE_TABLE)
+    return run.info.run_id
 
 
 def optional_inputs(signature: Any) -> Any:
