@@ -719,19 +719,26 @@ def ui(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5000,
 ) -> None:
-    """Open the MLflow UI on the configured store (runs, metrics, plots, registry)."""
+    """Open the MLflow UI on the configured store (runs, metrics, plots, registry).
+
+    Prints the link to the experiment's training runs: MLflow 3.17's UI opens on its GenAI
+    pages unless the link (or its Model training switch) says otherwise.
+    """
     import os
     import subprocess
+
+    from features.redact import redact
+    from training.describe import runs_page
+    from training.track import configure
 
     settings = load_settings()
     uri = settings.resolved_tracking_uri
     if not uri.startswith(("sqlite:", "file:", "/", "postgresql", "mysql")):
-        typer.echo(f"the tracking store is a server: open {uri} in a browser")
+        experiment_id = configure(settings)
+        typer.echo(f"the tracking store is a server: open {redact(runs_page(uri, experiment_id))}")
         return
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
-    from training.track import configure
-
-    configure(settings)  # a store trained before runs were named: the UI opens on the runs
+    experiment_id = configure(settings)  # marks a store trained before runs were described
     command = [
         sys.executable,
         "-m",
@@ -746,7 +753,8 @@ def ui(
     ]
     if settings.artifact_location:
         command += ["--default-artifact-root", settings.artifact_location]
-    typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
+    typer.echo(f"MLflow UI on http://{host}:{port} (store {redact(uri)}); Ctrl-C to stop")
+    typer.echo(f"training runs: {runs_page(f'http://{host}:{port}', experiment_id)}")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
 
 

@@ -28,6 +28,7 @@ ORIGIN = "origin"
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"  # the UI opens such an experiment on its runs
+UI_WORKFLOW = "machine_learning"  # the UI's switch between GenAI and model-training pages
 NOTE_TAG = "mlflow.note.content"  # a run's (or experiment's) description in the UI
 DEFAULT_PLAYBOOK = "service/playbook.toml (packaged; CHURN_PLAYBOOK names a replacement)"
 SHOWN_FEATURES = 12
@@ -74,6 +75,15 @@ def experiment_kind_to_set(current: str | None) -> str | None:
     """
     guessed = not current or current.endswith("_inferred") or current == "no_inferred_type"
     return TRAINING_KIND if guessed else None
+
+
+def runs_page(ui_url: str, experiment_id: str) -> str:
+    """The experiment's runs list in the MLflow UI, on its model-training pages.
+
+    MLflow 3.17's UI chooses between its GenAI and model-training pages with a switch kept
+    in the browser (GenAI at first); ``workflowType`` in the link picks model training.
+    """
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType={UI_WORKFLOW}"
 
 
 def data_end_of(metadata: Mapping[str, Any]) -> str | None:

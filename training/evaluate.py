@@ -30,16 +30,16 @@ from features.timeline import LIFECYCLE_STAGES
 
 ECE_BINS = 10
 TOP_SHARES = (0.10, 0.20)
-METRIC_NAMES = (
+METRIC_NAMES = (  # the per-stage table's columns: the headline figures first
     "rows",
-    "base_rate",
     "roc_auc",
     "pr_auc",
-    "brier",
-    "log_loss",
     "ece",
     "lift_top10",
     "capture_top10",
+    "base_rate",
+    "brier",
+    "log_loss",
     "lift_top20",
     "capture_top20",
 )

@@ -18,6 +18,7 @@ from training.describe import (
     model_description,
     origin_name,
     run_name,
+    runs_page,
     training_note,
     trial_name,
     with_decision,
@@ -161,3 +162,10 @@ def test_the_model_description_gives_horizon_features_and_playbook() -> None:
 def test_a_table_model_description_names_its_label() -> None:
     text = model_description("m", "champion", None, "Churn", ["a"], "p.toml")
     assert "as the export's `Churn` column says (no horizon)" in text
+
+
+def test_the_runs_page_link_opens_the_model_training_pages() -> None:
+    assert (
+        runs_page("http://127.0.0.1:5000/", "3")
+        == "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    )
