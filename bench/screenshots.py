@@ -203,7 +203,7 @@ class Browser:
         self.send("Page.navigate", url="about:blank")
         self.send("Page.navigate", url=url)
 
-    def wait_for(self, texts: tuple[str, ...], timeout: float = 120) -> None:
+    def wait_for(self, texts: tuple[str, ...], timeout: float = 300) -> None:
         """Until every text is on the page, then a moment for layout to settle."""
         probe = " && ".join(f"document.body.innerText.includes({json.dumps(t)})" for t in texts)
         deadline = time.monotonic() + timeout

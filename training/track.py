@@ -5,10 +5,10 @@ params (model and data settings), metrics (DESIGN.md section 10 keys), the input
 dataset, tags (data window, horizon, git commit, package version), plots and tables
 as artifacts (the per-stage metrics as a table the UI shows), and the model as a pyfunc
 with signature and input example. Runs are named and described in words
-(``training.describe``), the experiment is marked as a model-training one so the UI
-opens on its runs, and evaluations of a registered model are runs of their own (they
-register nothing). The version gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
-exists or when asked to. Any failure before the alias moves leaves it untouched.
+(``training.describe``), the experiment is marked as a model-training one, and
+evaluations of a registered model are runs of their own (they register nothing). The
+version gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no
+champion exists or when asked to. Any failure before the alias moves leaves it untouched.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def configure(settings: Settings) -> str:
 
 
 def mark_training_experiment(experiment_id: str, tags: Mapping[str, str]) -> None:
-    """Mark the experiment as model training (the UI then opens on its runs, not on the
-    GenAI overview) and describe it, unless someone already chose otherwise."""
+    """Mark the experiment as model training (its kind for the UI, which otherwise guesses
+    GenAI) and describe it, unless someone already chose otherwise."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
