@@ -27,7 +27,7 @@ TRIAL = "trial"
 ORIGIN = "origin"
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-TRAINING_KIND = "custom_model_development"  # the UI opens such an experiment on its runs
+TRAINING_KIND = "custom_model_development"  # "Machine learning" (not GenAI) in the UI
 UI_WORKFLOW = "machine_learning"  # the UI's switch between GenAI and model-training pages
 NOTE_TAG = "mlflow.note.content"  # a run's (or experiment's) description in the UI
 DEFAULT_PLAYBOOK = "service/playbook.toml (packaged; CHURN_PLAYBOOK names a replacement)"

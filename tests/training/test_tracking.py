@@ -24,12 +24,15 @@ PLOTS = {
 MODEL = "churn-model"
 
 
-def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
+def churn(
+    *args: str, tracking_uri: str, home: Path, **settings: str
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "CHURN_TRACKING_URI": tracking_uri,
         "CHURN_HOME": str(home),
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        **{f"CHURN_{key.upper()}": value for key, value in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
@@ -239,6 +242,21 @@ def test_evaluate_registers_nothing_and_moves_no_alias(evaluated) -> None:
         [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
     )
     assert len(logged) == 0
+
+
+def test_ui_replaces_a_guessed_experiment_kind_and_links_the_training_runs(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment_id = client.create_experiment(
+        "guessed", tags={"mlflow.experimentKind": "genai_development_inferred"}
+    )
+    done = churn("ui", tracking_uri=mlflow_server, home=tmp_path, experiment="guessed")
+    assert done.returncode == 0, done.stderr[-2000:]
+    tags = client.get_experiment(experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    link = f"{mlflow_server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    assert link in done.stdout
 
 
 def test_first_version_becomes_champion_with_its_checksum(first_run) -> None:
