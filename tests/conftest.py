@@ -72,7 +72,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health", process)
+        wait_until_up(f"{url}/health", process, timeout=300)  # ~110 s seen on a busy 2-core box
         yield url
     finally:
         stop(process)
