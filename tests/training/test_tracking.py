@@ -201,7 +201,7 @@ def evaluated(first_run, mlflow_server: str, demo_data: Path) -> dict:
         "--data",
         str(demo_data),
         "--last",
-        "3",
+        "1",
         tracking_uri=mlflow_server,
         home=first_run["home"],
     )
