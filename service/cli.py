@@ -183,7 +183,9 @@ def train(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: train <data end> <form>).")
+    ] = None,
     table: Annotated[
         Path | None,
         typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
@@ -296,7 +298,9 @@ def retrain(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = "retrain",
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: retrain <data end> <form>).")
+    ] = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
 
@@ -462,6 +466,7 @@ def evaluate(
     data: DataOption,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Label horizon (default: the model's).")
     ] = None,
@@ -472,10 +477,15 @@ def evaluate(
     data_end: Annotated[str | None, typer.Option("--data-end")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
 ) -> None:
-    """Evaluate any model on any labelled data with the training metrics."""
+    """Evaluate any model on any labelled data with the training metrics.
+
+    Recorded as an `evaluate <data end> ...` run in the experiment (figures, plots, a
+    note); it registers no model and moves no alias.
+    """
     import orjson
 
     from features.files import write_atomic
+    from features.redact import redact
     from features.schema import frame_to_columns
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
@@ -484,9 +494,9 @@ def evaluate(
     from training.dataset import label_snapshots
     from training.evaluate import evaluate as evaluate_metrics
     from training.evaluate import finite
-    from training.pipeline import lifecycle_stage
+    from training.pipeline import lifecycle_stage, record_model_evaluation
 
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model, experiment=experiment)
     loaded = load_model(settings.resolved_model_uri, settings)
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
@@ -523,6 +533,13 @@ def evaluate(
         write_atomic(
             out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
         )
+    params = {"horizon_days": horizon_days, "every": every, "last": last or 0}
+    run_id = record_model_evaluation(
+        loaded, end, dates, label, probability, metrics, params, settings
+    )
+    typer.echo(
+        f"run {run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
+    )
 
 
 @app.command()
@@ -720,16 +737,26 @@ def ui(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5000,
 ) -> None:
-    """Open the MLflow UI on the configured store (runs, metrics, plots, registry)."""
+    """Open the MLflow UI on the configured store (runs, metrics, plots, registry).
+
+    Prints the link to the experiment's training runs: MLflow 3.17's UI opens on its GenAI
+    pages unless the link (or its Model training switch) says otherwise.
+    """
     import os
     import subprocess
+
+    from features.redact import redact
+    from training.describe import runs_page
+    from training.track import configure
 
     settings = load_settings()
     uri = settings.resolved_tracking_uri
     if not uri.startswith(("sqlite:", "file:", "/", "postgresql", "mysql")):
-        typer.echo(f"the tracking store is a server: open {uri} in a browser")
+        experiment_id = configure(settings)
+        typer.echo(f"the tracking store is a server: open {redact(runs_page(uri, experiment_id))}")
         return
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    experiment_id = configure(settings)  # marks a store trained before runs were described
     command = [
         sys.executable,
         "-m",
@@ -744,7 +771,8 @@ def ui(
     ]
     if settings.artifact_location:
         command += ["--default-artifact-root", settings.artifact_location]
-    typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
+    typer.echo(f"MLflow UI on http://{host}:{port} (store {redact(uri)}); Ctrl-C to stop")
+    typer.echo(f"training runs: {runs_page(f'http://{host}:{port}', experiment_id)}")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
 
 

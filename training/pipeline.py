@@ -4,6 +4,8 @@ Event tables (``prepare_events``) and single labelled tables (``training.table``
 the same ``Prepared`` splits; from there one path fits, evaluates, plots and records.
 Everything that can refuse the data (too few rows, one class) runs before MLflow is
 touched, so a refused training leaves no run, no version and no moved alias behind.
+Evaluating a registered model on new labelled data is recorded here too, as a run that
+registers nothing.
 """
 
 from __future__ import annotations
@@ -26,11 +28,28 @@ from features.tables import Tables
 from features.timeline import lifecycle_stage_codes
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
+from models.registry import LoadedModel
+from training import describe
 from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
-from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
+from training.evaluate import (
+    evaluate,
+    finite,
+    plot_evaluation,
+    plot_importance,
+    plot_shap_summary,
+    stage_table,
+)
 from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
 from training.progress import Steps
-from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
+from training.track import (
+    EvaluationRecord,
+    Promotion,
+    Registered,
+    RunRecord,
+    artifacts_dir,
+    record_evaluation,
+    record_run,
+)
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -71,6 +90,7 @@ class TrainResult:
     trained: Trained
     registered: Registered
     summary: pd.DataFrame
+    note: str = ""  # what the run and its version say about themselves
 
 
 def static_columns_warning(tables: Tables) -> str | None:
@@ -289,15 +309,28 @@ def train_and_record(
     promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
+    kind: str = describe.TRAIN,
 ) -> TrainResult:
-    """Fit, evaluate, write artifacts, log the run and register the model."""
+    """Fit, evaluate, write artifacts, log the run and register the model.
+
+    The run is named ``<kind> <data end> <model form>`` unless ``run_name`` is given.
+    """
     steps = steps or Steps(enabled=False)
     trained = fit_and_evaluate(prepared, params, steps)
+    model = trained.model
+    card = model.card.to_json()
+    note = describe.training_note(
+        kind,
+        card,
+        prepared.summary,
+        trained.metrics,
+        trained.baseline_metrics,
+        len(model.spec.names),
+    )
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
         with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
-            model = trained.model
             features = model.spec
             record = RunRecord(
                 model=model,
@@ -325,7 +358,21 @@ def train_and_record(
                 input_example=prepared.frames["test"]
                 .drop(columns=[LABEL, "split"])
                 .head(EXAMPLE_ROWS),
-                run_name=run_name,
+                run_name=run_name
+                or describe.run_name(kind, describe.data_end_of(card), model.card.model_form),
+                note=note,
+                baseline_note=describe.baseline_note(trained.baseline_metrics),
+                model_description=describe.model_description(
+                    settings.model_name,
+                    settings.champion_alias,
+                    model.horizon_days,
+                    (model.card.mapping or {}).get("label"),
+                    features.names,
+                    str(settings.playbook) if settings.playbook else describe.DEFAULT_PLAYBOOK,
+                ),
+                stage_table=stage_table(
+                    {"lightgbm": trained.metrics, "baseline": trained.baseline_metrics}
+                ),
                 extra_json={
                     "feature_spec.json": {
                         "features": features.names,
@@ -337,4 +384,44 @@ def train_and_record(
                 },
             )
             registered = record_run(record, settings, promote=promote)
-    return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
+    return TrainResult(trained=trained, registered=registered, summary=prepared.summary, note=note)
+
+
+def record_model_evaluation(
+    loaded: LoadedModel,
+    data_end: dt.date,
+    dates: Sequence[dt.date],
+    label: np.ndarray,
+    probability: np.ndarray,
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    settings: Settings,
+) -> str:
+    """An evaluation of ``loaded`` on labelled snapshots (``eval_*`` ``metrics``) as a run:
+    figures, plots, note. It registers no model and moves no alias; returns the run id."""
+    version = f"v{loaded.version}" if loaded.version else None
+    shown = f"{loaded.name} version {loaded.version}" if loaded.version else redact(loaded.uri)
+    model = loaded.model
+    card = model.card.to_json()
+    with artifacts_dir() as out_dir:
+        plot_evaluation(label, {shown: probability}, out_dir / "plots")
+        record = EvaluationRecord(
+            run_name=describe.run_name(describe.EVALUATE, data_end, model.card.model_form, version),
+            note=describe.evaluation_note(
+                shown, card, data_end, dates, params.get("horizon_days"), metrics
+            ),
+            params={**params, "model_uri": redact(loaded.uri)},
+            metrics=metrics,
+            tags={
+                "mode": "evaluation",
+                "evaluated.model": str(loaded.name),
+                "evaluated.version": str(loaded.version),
+                "evaluated.run_id": str(loaded.run_id),
+                "window.data_end": data_end.isoformat(),
+                "window.first_as_of": str(dates[0]),
+                "window.last_as_of": str(dates[-1]),
+            },
+            stage_table=stage_table({shown: metrics}, prefix="eval"),
+            artifacts_dir=out_dir,
+        )
+        return record_evaluation(record, settings)

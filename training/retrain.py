@@ -26,10 +26,12 @@ from features.settings import Settings
 from models.champion import AliasOwner
 from models.lease import Lease
 from models.registry import LoadedModel, Registry, load_model
+from training.describe import RETRAIN, with_decision
 from training.evaluate import evaluate, finite
 from training.fit import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
 from training.progress import Steps
+from training.track import describe_run
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "retrain.lock"
@@ -165,22 +167,28 @@ def retrain(
         champion = current_champion(owner, settings)
         previous = champion_metrics(champion, prepared) if champion is not None else None
     trained = train_and_record(
-        prepared, params, settings, promote="never", steps=steps, run_name=run_name
+        prepared, params, settings, promote="never", steps=steps, run_name=run_name, kind=RETRAIN
     )
     metrics = trained.trained.metrics
     failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
     verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
     registry, run_id = owner.registry, trained.registered.run_id
+    judged = None if champion is None else str(champion.version)
 
     def decide(decision: str, reason: str) -> None:
+        """The run's decision tags, and (once final) its note and its version's description."""
         registry.call(
             "tag the retrain run", registry.client.set_tag, run_id, "retrain.decision", decision
         )
         registry.call(
             "tag the retrain run", registry.client.set_tag, run_id, "retrain.reason", reason
         )
+        if decision != "promoting":
+            note = with_decision(
+                trained.note, decision == "promoted", reason, settings.champion_alias, judged
+            )
+            describe_run(registry, settings.model_name, run_id, trained.registered.version, note)
 
-    judged = None if champion is None else str(champion.version)
     if judged is not None:
         registry.call(
             "tag the retrain run",

@@ -3,9 +3,12 @@
 Everything a data scientist compares in the MLflow UI is logged under stable names:
 params (model and data settings), metrics (DESIGN.md section 10 keys), the input
 dataset, tags (data window, horizon, git commit, package version), plots and tables
-as artifacts, and the model as a pyfunc with signature and input example. The version
-gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
-exists or when asked to. Any failure before the alias moves leaves it untouched.
+as artifacts (the per-stage metrics as a table the UI shows), and the model as a pyfunc
+with signature and input example. Runs are named and described in words
+(``training.describe``), the experiment is marked as a model-training one, and
+evaluations of a registered model are runs of their own (they register nothing). The
+version gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no
+champion exists or when asked to. Any failure before the alias moves leaves it untouched.
 """
 
 from __future__ import annotations
@@ -31,9 +34,17 @@ from models.bundle import ChurnModel
 from models.champion import PROMOTION_TAG, AliasOwner
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
 from models.registry import BUNDLE_FILE, SHA_TAG, SIGNED_TAG, Registry
+from training.describe import (
+    BASELINE,
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_NOTE,
+    NOTE_TAG,
+    experiment_kind_to_set,
+)
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
+STAGE_TABLE = "tables/metrics_by_stage.json"  # mlflow.log_table: shown as a table in the UI
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,6 +63,23 @@ class RunRecord:
     input_example: pd.DataFrame  # a few snapshot rows (model input example)
     run_name: str | None = None
     extra_json: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # the run's description, and its registered version's
+    baseline_note: str = ""
+    model_description: str = ""  # the registered model's: what it predicts, from what
+    stage_table: pd.DataFrame | None = None
+
+
+@dataclass
+class EvaluationRecord:
+    """What one `churn evaluate` hands to MLflow: a run of its own, no model, no alias."""
+
+    run_name: str
+    note: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    stage_table: pd.DataFrame
+    artifacts_dir: Path
 
 
 @dataclass(frozen=True)
@@ -79,7 +107,20 @@ def configure(settings: Settings) -> str:
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
+    mark_training_experiment({} if experiment is None else experiment.tags)
     return experiment_id
+
+
+def mark_training_experiment(tags: Mapping[str, str]) -> None:
+    """Mark the current experiment as model training (its kind for the UI, which otherwise
+    guesses GenAI) and describe it, unless someone already chose otherwise."""
+    import mlflow
+
+    kind = experiment_kind_to_set(tags.get(EXPERIMENT_KIND_TAG))
+    if kind is not None:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, kind)
+    if not tags.get(NOTE_TAG):
+        mlflow.set_experiment_tag(NOTE_TAG, EXPERIMENT_NOTE)
 
 
 def git_commit() -> str:
@@ -150,6 +191,7 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
                     "bundle_sha256": sha,
                     "git_commit": git_commit(),
                     "code_version": code_version(),
+                    NOTE_TAG: record.note,
                 }
             )
             mlflow.log_params(_flat(record.params))
@@ -163,8 +205,10 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
             mlflow.log_artifacts(str(record.artifacts_dir))
             for name, payload in record.extra_json.items():
                 mlflow.log_dict(payload, name)
-            with mlflow.start_run(run_name="baseline-logistic-regression", nested=True):
-                mlflow.set_tag("role", "baseline")
+            if record.stage_table is not None:
+                mlflow.log_table(record.stage_table, STAGE_TABLE)
+            with mlflow.start_run(run_name=BASELINE, nested=True):
+                mlflow.set_tags({"role": "baseline", NOTE_TAG: record.baseline_note})
                 mlflow.log_params(_flat(record.baseline_params))
                 mlflow.log_metrics(record.baseline_metrics)
             output = _example_output(record)
@@ -178,10 +222,58 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
                 pip_requirements=pip_requirements(),
             )
             version = _register(settings.model_name, info.model_uri, run_id, version_tags)
+            describe_version(registry, settings.model_name, version, record.note)
+            if record.model_description:
+                registry.call(
+                    "describe the registered model",
+                    registry.client.update_registered_model,
+                    settings.model_name,
+                    description=record.model_description,
+                )
         promoted = _maybe_promote(AliasOwner.of(settings, registry), version, promote)
     return Registered(
         run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
     )
+
+
+def describe_version(registry: Registry, model_name: str, version: str, note: str) -> None:
+    """The registered version carries its run's summary as its description."""
+    if note:
+        registry.call(
+            f"describe {model_name} version {version}",
+            registry.client.update_model_version,
+            model_name,
+            version,
+            description=note,
+        )
+
+
+def describe_run(registry: Registry, model_name: str, run_id: str, version: str, note: str) -> None:
+    """Replace a training run's note and its version's description (a retrain adds its
+    decision once the verdict is known)."""
+    registry.call("describe the run", registry.client.set_tag, run_id, NOTE_TAG, note)
+    describe_version(registry, model_name, version, note)
+
+
+def record_evaluation(record: EvaluationRecord, settings: Settings) -> str:
+    """Log an evaluation as a run of its own; it registers no model and moves no alias."""
+    import mlflow
+
+    configure(settings)
+    with mlflow.start_run(run_name=record.run_name) as run:
+        mlflow.set_tags(
+            {
+                **record.tags,
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+                NOTE_TAG: record.note,
+            }
+        )
+        mlflow.log_params(_flat(record.params))
+        mlflow.log_metrics(record.metrics)
+        mlflow.log_artifacts(str(record.artifacts_dir))
+        mlflow.log_table(record.stage_table, STAGE_TABLE)
+    return run.info.run_id
 
 
 def optional_inputs(signature: Any) -> Any:

@@ -121,6 +121,23 @@ def test_an_equal_challenger_is_registered_but_the_champion_stays(retrained) -> 
     assert "kept the champion (version 1)" in retrained["second"].stdout
 
 
+def test_retrain_runs_are_named_by_data_end_and_model_form(retrained) -> None:
+    for run in retrained["runs"].values():
+        tags = run.data.tags
+        assert run.info.run_name == f"retrain {tags['window.data_end']} {tags['model_form']}"
+
+
+def test_a_retrain_note_and_version_description_give_the_decision(retrained) -> None:
+    client = retrained["client"]
+    for version, decision in (
+        ("1", "Decision: promoted to @champion: there is no champion yet."),
+        ("2", "Decision: kept the champion (version 1): test_roc_auc"),
+    ):
+        note = retrained["runs"][version].data.tags["mlflow.note.content"]
+        assert note.startswith("Retrained LightGBM") and decision in note
+        assert client.get_model_version(MODEL, version).description == note
+
+
 def test_a_retrain_that_fails_leaves_the_champion_and_registers_nothing(
     retrained, mlflow_server: str, demo_data: Path
 ) -> None:
