@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     retrain_max_ece: float = Field(
         0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
     )
+    search_candidates: int | None = Field(
+        None,
+        ge=0,
+        description="Capacity candidates `churn train` scores on held-out rows (default 8; 0: fixed).",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

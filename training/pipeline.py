@@ -22,13 +22,21 @@ from features.derive import FeatureSpec, View
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import lifecycle_stage_codes
+from features.timeline import label_known_by, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
-from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
+from training.dataset import (
+    LABEL,
+    MIN_POSITIVES,
+    MIN_ROWS,
+    SPLITS,
+    SplitPlan,
+    build_training_set,
+)
 from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
-from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model
 from training.progress import Steps
+from training.search import SearchResult
 from training.track import Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,7 @@ class Trained:
     baseline_metrics: dict[str, float]
     test_probability: np.ndarray
     baseline_probability: np.ndarray
+    search: SearchResult | None = None  # the candidates scored on held-out rows
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ class Fitted:
     model: ChurnModel
     baseline: Any
     baseline_calibrator: Calibrator
+    search: SearchResult | None = None
 
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(model, baseline) calibrated probabilities for a feature matrix."""
@@ -160,24 +170,62 @@ def fit_splits(
     params: TrainParams,
     metadata: dict[str, Any],
     steps: Steps,
+    inner_folds: int = 0,
+    settled: np.ndarray | None = None,
 ) -> Fitted:
-    """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
+    """Spec on train; booster (form and capacity chosen on validation, or on ``inner_folds``
+    of train + validation) and calibrators on calibration."""
     spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
     }
+    budget = max(params.search_candidates, 2)
     with steps.step(
         f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
+        f" (up to {budget} candidates scored on held-out rows)"
     ):
-        model = fit_churn_model(
-            spec, parts["train"], parts["validation"], parts["calibration"], params, metadata
+        model, form = fit_chosen_model(
+            spec,
+            parts["train"],
+            parts["validation"],
+            parts["calibration"],
+            params,
+            metadata,
+            inner_folds,
+            settled,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
             spec, parts["train"], parts["validation"], parts["calibration"], params
         )
-    return Fitted(model, baseline, baseline_calibrator)
+    return Fitted(model, baseline, baseline_calibrator, form.search)
+
+
+def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
+    """Event data: the train rows whose labels were settled on the first validation date
+    (the rows validation may judge a model by having learnt from). None for a table, or
+    when too few rows would be left to learn from."""
+    horizon = prepared.metadata.get("horizon_days")
+    if prepared.cv_folds or not horizon:
+        return None
+    first_validation = int(to_days(prepared.frames["validation"]["as_of"]).min())
+    settled = label_known_by(to_days(prepared.frames["train"]["as_of"]), horizon, first_validation)
+    label = prepared.label("train")[settled]
+    if len(label) < MIN_ROWS["train"] or label.sum() < MIN_POSITIVES["train"]:
+        log.warning(
+            "only %d train rows have labels settled before the validation window: "
+            "validation judges models learnt from every train row",
+            len(label),
+        )
+        return None
+    return settled
+
+
+def search_folds(prepared: Prepared, params: TrainParams) -> int:
+    """A single table scores candidates on inner folds (its validation rows are few); event
+    data on the validation window, the dates right after train."""
+    return params.search_folds if prepared.cv_folds else 0
 
 
 def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> Trained:
@@ -185,7 +233,15 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     with steps.step("deriving features"):
         columns = {split: prepared.columns(split) for split in SPLITS}
         labels = {split: prepared.label(split) for split in SPLITS}
-    fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
+    fitted = fit_splits(
+        columns,
+        labels,
+        params,
+        dict(prepared.metadata),
+        steps,
+        search_folds(prepared, params),
+        settled_train_rows(prepared),
+    )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
         probability, baseline_probability = fitted.probabilities(
@@ -200,7 +256,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         baseline_metrics.update(cv_baseline)
     fitted.model.metadata["metrics"] = metrics
     fitted.model.metadata["baseline_metrics"] = baseline_metrics
-    return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
+    return Trained(
+        fitted.model, metrics, baseline_metrics, probability, baseline_probability, fitted.search
+    )
 
 
 def cross_validate(
@@ -234,6 +292,7 @@ def cross_validate(
             params,
             {},
             quiet,
+            search_folds(prepared, params),
         )
         features = fitted.model.matrix(_take(columns, fold_test))
         model_oof[fold_test], baseline_oof[fold_test] = fitted.probabilities(features)
@@ -278,6 +337,8 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values(
         "gain", ascending=False
     ).to_csv(tables / "feature_importance.csv", index=False)
+    if trained.search is not None:
+        trained.search.table().to_csv(tables / "search_candidates.csv", index=False)
 
 
 def train_and_record(
@@ -299,7 +360,12 @@ def train_and_record(
             features = model.spec
             record = RunRecord(
                 model=model,
-                params={**prepared.params, **params.as_dict(), "features": len(features.names)},
+                params={
+                    **prepared.params,
+                    **model.metadata.get("params", params.as_dict()),
+                    "features": len(features.names),
+                    **search_params(trained.search),
+                },
                 metrics={
                     **trained.metrics,
                     **{
@@ -336,6 +402,18 @@ def train_and_record(
             )
             registered = record_run(record, settings, promote=promote)
     return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
+
+
+def search_params(search: SearchResult | None) -> dict[str, Any]:
+    """What the run says about the search beside the chosen values (logged as params)."""
+    if search is None:
+        return {}
+    return {
+        "search.candidates": len(search.candidates),
+        "search.scored_on": search.scored_on,
+        "search.searched": ",".join(search.searched) or "none (model form only)",
+        "search.fixed": ",".join(sorted(search.params.fixed)) or "none",
+    }
 
 
 def _jsonable(value: Any) -> Any:

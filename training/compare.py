@@ -1,0 +1,86 @@
+"""What a data scientist tries first, fitted on the same rows as the shipped model.
+
+LightGBM with its default settings and a logistic regression are the bars the shipped
+model must clear: on event data they learn from every window before test (as the served
+model does) and are scored on the test window; on a single table they are
+cross-validated on the same folds as ``training.pipeline.cross_validate``. Used by
+``bench/quality.py`` and the quality floors.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from features.derive import FeatureSpec
+from features.schema import frame_to_columns
+from models.linear import LinearBase
+from training.dataset import LABEL
+from training.fit import ranking_metrics
+from training.pipeline import Prepared
+
+REFERENCES = ("lightgbm defaults", "logistic regression")
+
+
+def reference_scores(
+    spec: FeatureSpec, features: np.ndarray, label: np.ndarray, scored: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Scores of each reference model fitted on (features, label), for the rows ``scored``."""
+    import lightgbm as lgb
+
+    categorical = [spec.names.index(c) for c in spec.categorical]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LightGBM's notes on categorical features
+        trees = lgb.LGBMClassifier(verbose=-1).fit(
+            features, label, categorical_feature=categorical or "auto"
+        )
+        lgb_scores = trees.predict_proba(scored)[:, 1]
+    linear = LinearBase().fit(features, label, categorical)
+    return {"lightgbm defaults": lgb_scores, "logistic regression": linear.margin(scored)}
+
+
+def references_on_test_window(prepared: Prepared) -> dict[str, dict[str, float]]:
+    """Event data: each reference learns from train + validation + calibration (the rows the
+    served model refits on) and is scored on the test window."""
+    before = pd.concat([prepared.frames[s] for s in ("train", "validation", "calibration")])
+    spec = FeatureSpec.fit(prepared.columns("train"), prepared.columns("train").get("account_id"))
+    learn = spec.matrix(frame_to_columns(before.drop(columns=[LABEL, "split"])))
+    test = spec.matrix(prepared.columns("test"))
+    scores = reference_scores(spec, learn, before[LABEL].to_numpy(np.int8), test)
+    return {name: ranking_metrics(prepared.label("test"), s) for name, s in scores.items()}
+
+
+def references_cross_validated(
+    prepared: Prepared, folds: int, seed: int
+) -> dict[str, dict[str, float]]:
+    """A single table: out-of-fold scores on the folds ``cross_validate`` uses (pooled)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    frame = pd.concat(prepared.frames.values(), ignore_index=True)
+    label = frame[LABEL].to_numpy(np.int8)
+    columns = frame_to_columns(frame.drop(columns=[LABEL, "split"]))
+    out_of_fold = {name: np.zeros(len(label)) for name in REFERENCES}
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for learn, held in splitter.split(label, label):
+        part = {name: values[learn] for name, values in columns.items()}
+        spec = FeatureSpec.fit(part, part.get("account_id"))
+        held_columns = {name: values[held] for name, values in columns.items()}
+        scores = reference_scores(spec, spec.matrix(part), label[learn], spec.matrix(held_columns))
+        for name, values in scores.items():
+            out_of_fold[name][held] = values
+    return {name: ranking_metrics(label, s) for name, s in out_of_fold.items()}
+
+
+def truth_roc_auc(test: pd.DataFrame, truth: pd.DataFrame) -> float:
+    """ROC-AUC of the demo generator's true probabilities on the test rows (the Bayes limit)."""
+    rows = test[["account_id", "as_of", LABEL]].copy()
+    truth = truth.copy()
+    for frame in (rows, truth):
+        frame["as_of"] = pd.to_datetime(frame["as_of"])
+    joined = rows.merge(truth, on=["account_id", "as_of"], how="left", suffixes=("", "_truth"))
+    if joined["p_true"].isna().any() or (joined[LABEL] != joined[f"{LABEL}_truth"]).any():
+        raise ValueError("the truth table does not match the test rows (other demo data?)")
+    return float(roc_auc_score(joined[LABEL], joined["p_true"]))
