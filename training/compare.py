@@ -23,6 +23,19 @@ from training.fit import ranking_metrics
 from training.pipeline import Prepared
 
 REFERENCES = ("lightgbm defaults", "logistic regression")
+ROC_MARGIN, PR_MARGIN = 0.005, 0.01  # the shipped model may trail the better reference by this
+
+
+def short_of_references(
+    scores: dict[str, float], references: dict[str, dict[str, float]]
+) -> list[str]:
+    """Where the shipped model trails the better reference by more than the margin."""
+    failures = []
+    for metric, margin in (("roc_auc", ROC_MARGIN), ("pr_auc", PR_MARGIN)):
+        best = max(r[metric] for r in references.values())
+        if scores[metric] < best - margin:
+            failures.append(f"{metric} {scores[metric]:.4f} < {best:.4f} - {margin}")
+    return failures
 
 
 def reference_scores(

@@ -27,7 +27,6 @@ from models.calibration import Calibrator
 from models.linear import LinearBase
 from models.profile import FeatureProfile
 from training.search import (
-    Candidate,
     Evaluation,
     Pruned,
     Pruning,
@@ -336,15 +335,22 @@ def choose_model_form(
     validation: Part,
     params: TrainParams,
     inner_folds: int = 0,
-    on_candidate: Callable[[Candidate], None] | None = None,
+    settled: np.ndarray | None = None,
 ) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
     """Model form and capacity, whichever held-out data prefers, with the early-stopped booster.
 
     Some data is mostly additive (a flat export like Telco), some mostly interactions;
     some repeats accounts at every date and wants shallow trees, some wants deep ones: the
-    held-out log loss decides (training/search.py), never the test window.
+    held-out log loss decides (training/search.py), never the test window. ``settled``
+    marks the train rows whose labels were known on the first validation date: candidates
+    learn only from those (the others' outcomes fall inside the validation window, which
+    would reward a model for recognising accounts). The chosen candidate is then stopped
+    early on every train row, as before the search.
     """
-    folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed)
+    judged = train if settled is None else Part(train.features[settled], train.label[settled])
+    folds, scored_on = holdout_folds(judged, validation, inner_folds, params.seed)
+    if settled is not None:
+        scored_on += " (train rows with labels settled before it)"
     searched_rows = len(folds[0][0].label)
     result = search(
         holdout_objective(lightgbm_fits(spec, folds), len(folds)),
@@ -352,12 +358,11 @@ def choose_model_form(
         forms(params),
         searched_rows,
         scored_on,
-        on_candidate,
     )
     chosen = result.params
-    if result.best.fitted is not None:
+    if result.best.fitted is not None and settled is None:
         boosted, linear = result.best.fitted
-    else:  # scored on inner folds: fit the chosen candidate on train, stopped on validation
+    else:  # scored on other rows: fit the chosen candidate on train, stopped on validation
         if "min_data_in_leaf" in result.searched:
             share = chosen.min_data_in_leaf / searched_rows
             chosen = chosen.with_values(min_data_in_leaf=min_leaf_rows(share, len(train.label)))
@@ -428,12 +433,11 @@ def fit_chosen_model(
 ) -> tuple[ChurnModel, ModelForm]:
     """:func:`fit_churn_model`, with what the search chose and tried (logged by the pipeline).
 
-    ``settled`` marks the train rows whose labels were known on the first validation date:
-    only those are learnt from while validation judges (the others' outcomes fall inside
-    the validation window, and a model that recognises accounts would be rewarded for it).
+    ``settled``: see :func:`choose_model_form`.
     """
-    judged = train if settled is None else Part(train.features[settled], train.label[settled])
-    form, booster, linear = choose_model_form(spec, judged, validation, params, inner_folds)
+    form, booster, linear = choose_model_form(
+        spec, train, validation, params, inner_folds, settled=settled
+    )
     params = form.params
     model = ChurnModel(
         spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear

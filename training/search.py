@@ -37,15 +37,12 @@ if TYPE_CHECKING:  # training.fit runs the search; the search only reads its par
 
 log = logging.getLogger(__name__)
 
-MIN_GAIN = (
-    0.001  # a candidate replaces the incumbent only if its loss is this much lower (relative)
-)
+MIN_GAIN = 0.001  # a candidate replaces the incumbent only if its loss is this much lower
 MIN_LEAF_SHARE = 0.005  # starting rows per leaf, as a share of the training rows
 MIN_LEAF_FLOOR = 5  # never fewer rows per leaf than this
 PRUNE_WARMUP = 50  # iterations before any candidate may be pruned
-PRUNE_MARGIN = (
-    0.01  # pruned when this much (relative) worse than the incumbent at the same iteration
-)
+PRUNE_SLACK = 2.0  # a candidate may be this many times as far from the best as the incumbent
+PRUNE_MARGIN = 0.005  # ... plus this share of the incumbent's best loss
 
 
 class Pruned(Exception):
@@ -202,12 +199,13 @@ class SearchResult:
 
 
 class CurvePruning:
-    """Stop a candidate that is clearly behind the incumbent at the same iteration.
+    """Stop a candidate that is clearly behind the incumbent's learning curve.
 
-    Candidates of the built-in search share the incumbent's learning rate until the last
-    stage, so their learning curves are comparable iteration by iteration; a candidate
-    that learns more slowly but would end better is protected by the warm-up and the
-    margin, and by comparing with the incumbent's best loss once past its curve.
+    Early in a fit every curve is far from its minimum, and a candidate that learns more
+    slowly (fewer leaves, a smaller feature fraction) may still end lower, so the
+    allowance is proportional to how far the incumbent itself still was from its best at
+    that iteration: the candidate is stopped when its excess over the incumbent's best
+    loss is more than ``PRUNE_SLACK`` times the incumbent's, plus ``PRUNE_MARGIN``.
     """
 
     def __init__(self, incumbent: Evaluation) -> None:
@@ -217,8 +215,8 @@ class CurvePruning:
     def __call__(self, iteration: int, loss: float) -> bool:
         if iteration < PRUNE_WARMUP or not self.curve:
             return False
-        reference = self.curve[iteration] if iteration < len(self.curve) else self.best
-        return loss > max(reference, self.best) * (1 + PRUNE_MARGIN)
+        still = self.curve[min(iteration, len(self.curve) - 1)] - self.best
+        return loss - self.best > PRUNE_SLACK * max(still, 0.0) + PRUNE_MARGIN * self.best
 
 
 def search(

@@ -30,8 +30,8 @@ def generated(
     return spec, Part(x[:cut], label[:cut]), Part(x[cut:], label[cut:])
 
 
-def chosen(params: TrainParams, interactions: bool):
-    spec, train, validation = generated(interactions)
+def chosen(params: TrainParams, interactions: bool, rows: int = 5000):
+    spec, train, validation = generated(interactions, rows=rows)
     form, _, _ = choose_model_form(spec, train, validation, params)
     return form
 
@@ -49,27 +49,28 @@ def test_shallow_trees_are_kept_when_churn_is_additive() -> None:
 
 
 def test_a_fixed_param_is_respected_and_left_out_of_the_search() -> None:
-    params = load_params(None, ["num_leaves=6", "model_form=trees", "search_candidates=5"])
-    form = chosen(params, interactions=True)
+    params = load_params(None, ["num_leaves=6", "model_form=trees", "search_candidates=3"])
+    form = chosen(params, interactions=True, rows=2000)
     assert form.params.num_leaves == 6
     assert {c.params.num_leaves for c in form.search.candidates} == {6}
     assert "num_leaves" not in form.search.searched
 
 
 def test_the_budget_bounds_the_candidates_and_zero_keeps_the_given_capacity() -> None:
-    form = chosen(TrainParams(search_candidates=4), interactions=True)
-    assert len(form.search.candidates) == 4
-    fixed = chosen(TrainParams(search_candidates=0), interactions=True)
+    form = chosen(TrainParams(search_candidates=3), interactions=True, rows=2000)
+    assert len(form.search.candidates) == 3
+    fixed = chosen(TrainParams(search_candidates=0), interactions=True, rows=2000)
     assert [c.params.model_form for c in fixed.search.candidates] == ["trees", "linear+trees"]
     assert (fixed.params.num_leaves, fixed.params.min_data_in_leaf) == (4, 300)
 
 
-def test_a_candidate_far_behind_the_incumbent_is_pruned() -> None:
-    incumbent = Evaluation(loss=0.40, trees=200, curve=tuple(np.linspace(0.69, 0.40, 300)))
-    pruning = CurvePruning(incumbent)
+def test_a_candidate_far_behind_the_incumbent_is_pruned_a_slower_learner_is_not() -> None:
+    curve = tuple(0.40 + 0.29 * np.exp(-np.arange(300) / 40))  # the incumbent's learning curve
+    pruning = CurvePruning(Evaluation(loss=min(curve), trees=300, curve=curve))
     assert not pruning(10, 0.9)  # warm-up: too early to judge
-    assert pruning(100, incumbent.curve[100] * 1.05)
-    assert not pruning(100, incumbent.curve[100])
+    assert not pruning(60, 0.40 + 1.5 * (curve[60] - 0.40))  # behind, but learning
+    assert pruning(60, 0.40 + 4 * (curve[60] - 0.40))
+    assert pruning(250, 0.41)  # the incumbent was at its best long ago
 
 
 def test_every_candidate_is_tabled_with_its_loss_and_the_chosen_one_marked() -> None:

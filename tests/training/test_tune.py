@@ -31,7 +31,7 @@ def prepared(demo_data: Path):
 
 
 def test_the_search_never_reads_the_test_window(prepared) -> None:
-    params = TrainParams(search_candidates=4)
+    params = TrainParams(search_candidates=3)
     clean = fit_and_evaluate(prepared, params, Steps(enabled=False))
     test = prepared.frames["test"]
     original = test["churned"].copy()
@@ -52,7 +52,7 @@ def test_the_search_never_reads_the_test_window(prepared) -> None:
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small labelled export whose churn lives partly in an interaction."""
     rng = np.random.default_rng(7)
-    rows = 1500
+    rows = 800
     usage = rng.gamma(2.0, 10.0, rows)
     calls = rng.poisson(1.5, rows)
     plan = rng.choice(["basic", "plus", "pro"], rows)
@@ -97,7 +97,7 @@ def test_tune_records_every_trial_and_train_reproduces_the_best(
 
     out = tmp_path / "params.toml"
     options = table_options(export, mlflow_server, "tune-reproduce")
-    tuned = runner.invoke(app, ["tune", *options, "--trials", "4", "--out", str(out)])
+    tuned = runner.invoke(app, ["tune", *options, "--trials", "3", "--out", str(out)])
     assert tuned.exit_code == 0, tuned.output
     best = tomllib.loads(out.read_text())["params"]
     trained = runner.invoke(app, ["train", *options, "--params", str(out)])
@@ -110,7 +110,7 @@ def test_tune_records_every_trial_and_train_reproduces_the_best(
     trials = [r for r in runs if r.data.tags.get("role") == "trial"]
     train = next(r for r in runs if "tune" not in r.info.run_name and r.data.tags.get("mode"))
     assert parent.info.run_name.startswith("tune ")
-    assert sorted(r.info.run_name for r in trials) == [f"trial {n}" for n in range(4)]
+    assert sorted(r.info.run_name for r in trials) == [f"trial {n}" for n in range(3)]
     assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parent.info.run_id}
     assert all(
         {"validation_log_loss", "validation_roc_auc", "validation_pr_auc"} <= set(r.data.metrics)
