@@ -382,8 +382,7 @@ def tune(
         plan = (validation_periods, calibration_periods, test_periods)
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
     print_split(prepared.summary)
-    with steps.step(f"tuning ({trials or 'no limit on'} trials, {timeout or 'no'} timeout)"):
-        result = run_tune(prepared, params, settings, trials, timeout, out)
+    result = run_tune(prepared, params, settings, trials, timeout, out)
     print_tune_result(result, settings)
     if result.interrupted:
         raise typer.Exit(130)
@@ -523,6 +522,15 @@ def print_training_result(result: Any, settings: Any) -> None:
                 table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
+    metadata = result.trained.model.metadata
+    if metadata.get("capacity"):
+        chosen = ", ".join(f"{k} {v}" for k, v in metadata["capacity"].items())
+        search = metadata.get("search", {})
+        console.print(
+            f"chosen on the {search.get('scored_on', 'validation window')}: "
+            f"{metadata.get('model_form')}, {chosen} "
+            f"({search.get('candidates', '?')} candidates: tables/search_candidates.csv in the run)"
+        )
     registered = result.registered
     alias = (
         f" -> @{settings.champion_alias}"

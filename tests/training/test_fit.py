@@ -109,3 +109,14 @@ def test_baseline_learns_from_the_same_windows_as_the_model() -> None:
         categorical,
     )
     np.testing.assert_allclose(baseline.coef_, every.coef_)
+
+
+def test_values_from_the_file_and_pairs_are_fixed_settings_defaults_are_not(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "params.toml"
+    file.write_text("[params]\nnum_leaves = 16\n")
+    params = load_params(file, ["lambda_l2=3"], {"search_candidates": 2})
+    assert params.search_candidates == 2
+    assert params.fixed == {"num_leaves", "lambda_l2"}
+    assert "fixed" not in params.as_dict()
