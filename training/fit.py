@@ -399,28 +399,6 @@ def fit_form(
     return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees), linear
 
 
-def fit_churn_model(
-    spec: FeatureSpec,
-    train: Part,
-    validation: Part,
-    calibration: Part,
-    params: TrainParams,
-    metadata: dict[str, Any],
-    inner_folds: int = 0,
-    settled: np.ndarray | None = None,
-) -> ChurnModel:
-    """Booster (form and capacity chosen on held-out rows), calibrator on the calibration window.
-
-    The calibrator maps the early-stopped booster's margins on the calibration window.
-    With ``refit`` the served booster then learns from every window before test, keeping
-    that calibrator: those windows hold the most recent labelled rows, and churn drifts.
-    The test window stays unseen, so the test metrics judge exactly what is served.
-    """
-    return fit_chosen_model(
-        spec, train, validation, calibration, params, metadata, inner_folds, settled
-    )[0]
-
-
 def fit_chosen_model(
     spec: FeatureSpec,
     train: Part,
@@ -431,9 +409,14 @@ def fit_chosen_model(
     inner_folds: int = 0,
     settled: np.ndarray | None = None,
 ) -> tuple[ChurnModel, ModelForm]:
-    """:func:`fit_churn_model`, with what the search chose and tried (logged by the pipeline).
+    """Booster (form and capacity chosen on held-out rows), calibrator on the calibration
+    window; with the model, what the search chose and tried (logged by the pipeline).
 
-    ``settled``: see :func:`choose_model_form`.
+    The calibrator maps the early-stopped booster's margins on the calibration window.
+    With ``refit`` the served booster then learns from every window before test, keeping
+    that calibrator: those windows hold the most recent labelled rows, and churn drifts.
+    The test window stays unseen, so the test metrics judge exactly what is served.
+    ``inner_folds`` and ``settled``: see :func:`choose_model_form`.
     """
     form, booster, linear = choose_model_form(
         spec, train, validation, params, inner_folds, settled=settled
