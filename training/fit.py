@@ -262,12 +262,20 @@ def forms(params: TrainParams) -> list[str]:
 
 
 def holdout_folds(
-    train: Part, validation: Part, inner_folds: int, seed: int
+    train: Part,
+    validation: Part,
+    inner_folds: int,
+    seed: int,
+    settled: np.ndarray | None = None,
 ) -> tuple[list[tuple[Part, Part]], str]:
-    """Where candidates are scored: the validation window, or (a single table, whose
-    validation rows are few) stratified inner folds of train + validation."""
+    """Where candidates are scored: the validation window, learning only from the train rows
+    whose labels were ``settled`` before it; or (a single table, whose validation rows are
+    few) stratified inner folds of train + validation."""
     if inner_folds < 2:
-        return [(train, validation)], "validation window"
+        if settled is None:
+            return [(train, validation)], "validation window"
+        judged = Part(train.features[settled], train.label[settled])
+        return [(judged, validation)], "validation window (train rows settled before it)"
     from sklearn.model_selection import StratifiedKFold
 
     both = Part(*_stacked([train, validation]))
@@ -347,10 +355,7 @@ def choose_model_form(
     would reward a model for recognising accounts). The chosen candidate is then stopped
     early on every train row, as before the search.
     """
-    judged = train if settled is None else Part(train.features[settled], train.label[settled])
-    folds, scored_on = holdout_folds(judged, validation, inner_folds, params.seed)
-    if settled is not None:
-        scored_on += " (train rows with labels settled before it)"
+    folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed, settled)
     searched_rows = len(folds[0][0].label)
     result = search(
         holdout_objective(lightgbm_fits(spec, folds), len(folds)),

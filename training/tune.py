@@ -56,10 +56,8 @@ def held_out(prepared: Prepared, params: TrainParams) -> HeldOut:
     spec = FeatureSpec.fit(train_columns, train_columns.get("account_id"))
     train = Part(spec.matrix(train_columns), prepared.label("train"))
     validation = Part(spec.matrix(prepared.columns("validation")), prepared.label("validation"))
-    settled = settled_train_rows(prepared)
-    if settled is not None:
-        train = Part(train.features[settled], train.label[settled])
-    folds, scored_on = holdout_folds(train, validation, search_folds(prepared, params), params.seed)
+    inner_folds, settled = search_folds(prepared, params), settled_train_rows(prepared)
+    folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed, settled)
     objective = holdout_objective(lightgbm_fits(spec, folds), len(folds))
     return HeldOut(objective, len(folds[0][0].label), scored_on)
 
