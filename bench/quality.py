@@ -4,7 +4,9 @@ In one run, on the Telco export (5-fold cross-validation, the folds `churn train
 uses) and on demo data (seeds 0-2, 5,000 accounts over 3 years, the test window): the
 shipped model (capacity searched on held-out rows), the same pipeline with the fixed
 capacity of earlier versions (``search_candidates=0``), LightGBM with its default
-settings and a logistic regression fitted on the same folds or windows. ROC-AUC, PR-AUC,
+settings and a logistic regression fitted on the same folds or windows (on event data,
+the rows of those windows whose labels were settled before the test window: see
+training/compare.py; the variant learnt from every row is printed too). ROC-AUC, PR-AUC,
 the gap to the truth (demo), and fit+evaluate time; then the floors `make quality`
 asserts (tests/training/test_quality.py) and the train-time ratio.
 
@@ -31,6 +33,7 @@ ACCOUNTS, START, END = 5000, dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 TELCO = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "telco"
 TELCO_FILE = TELCO / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 TODAY_GAPS = {0: 0.034, 1: 0.034, 2: 0.031}  # demo gaps to the truth before the search
+SEED_NOISE = 0.002  # one changed parameter moves one seed's test AUC by about this much
 
 
 @dataclass
@@ -94,6 +97,8 @@ def measure_demo(seed: int, root: Path) -> Measured:
         prepared, TrainParams(search_candidates=0), "test"
     )
     measured.scores.update(references_on_test_window(prepared))
+    every_row = references_on_test_window(prepared, settled_only=False)
+    measured.scores.update({f"{name} *": score for name, score in every_row.items()})
     measured.truth_roc_auc = truth_roc_auc(
         prepared.frames["test"], pd.read_parquet(out / "truth.parquet")
     )
@@ -136,6 +141,10 @@ def print_table(results: list[Measured]) -> None:
         if measured.truth_roc_auc is not None:
             print(f"{measured.data:<16} {'truth (Bayes limit)':<26} {measured.truth_roc_auc:>8.4f}")
         print(f"{'':<16} chosen: {measured.chosen}")
+    print(
+        "* learnt from every row before test, including the last calibration dates whose labels"
+        " fall inside the test window (the floors use the references learnt without them)"
+    )
 
 
 def main() -> None:
@@ -156,12 +165,19 @@ def main() -> None:
         results.extend(measure_demo(seed, root) for seed in args.seeds)
     print_table(results)
     failures = [f for m in results for f in m.floors()]
-    for measured in results:
-        seed = int(measured.data.rsplit(" ", 1)[-1]) if measured.data.startswith("demo") else None
-        if seed in TODAY_GAPS and measured.gap("shipped") > TODAY_GAPS[seed] + 1e-9:
+    demo = [m for m in results if m.truth_roc_auc is not None]
+    for measured in demo:
+        seed = int(measured.data.rsplit(" ", 1)[-1])
+        if seed in TODAY_GAPS and measured.gap("shipped") > TODAY_GAPS[seed] + SEED_NOISE:
             failures.append(
-                f"{measured.data}: gap {measured.gap('shipped'):.4f} > {TODAY_GAPS[seed]} (before)"
+                f"{measured.data}: gap {measured.gap('shipped'):.4f} > {TODAY_GAPS[seed]}"
             )
+    if demo:
+        shipped = sum(m.gap("shipped") for m in demo) / len(demo)
+        fixed = sum(m.gap("fixed capacity (before)") for m in demo) / len(demo)
+        print(f"mean gap to the truth: shipped {shipped:.4f}, fixed capacity {fixed:.4f}")
+        if shipped > fixed + SEED_NOISE / 2:
+            failures.append(f"mean gap {shipped:.4f} > fixed capacity's {fixed:.4f}")
     times = [
         (m.scores["shipped"]["seconds"], m.scores["fixed capacity (before)"]["seconds"])
         for m in results

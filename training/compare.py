@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.derive import FeatureSpec
 from features.schema import frame_to_columns
+from features.timeline import label_known_by, to_days
 from models.linear import LinearBase
 from training.dataset import LABEL
 from training.fit import ranking_metrics
@@ -55,10 +56,23 @@ def reference_scores(
     return {"lightgbm defaults": lgb_scores, "logistic regression": linear.margin(scored)}
 
 
-def references_on_test_window(prepared: Prepared) -> dict[str, dict[str, float]]:
+def references_on_test_window(
+    prepared: Prepared, settled_only: bool = True
+) -> dict[str, dict[str, float]]:
     """Event data: each reference learns from train + validation + calibration (the rows the
-    served model refits on) and is scored on the test window."""
+    served model refits on) and is scored on the test window.
+
+    With ``settled_only`` it learns only from the rows whose labels were settled on the
+    first test date. The last calibration dates are labelled by churn inside the test
+    window, so a model that recognises accounts (LightGBM's defaults: 31 leaves, 20 rows
+    per leaf) otherwise scores test outcomes it has seen: on demo seed 0, 0.782 with those
+    rows and 0.754 without them, where 4 leaves and 300 rows per leaf move 0.780 -> 0.777.
+    """
     before = pd.concat([prepared.frames[s] for s in ("train", "validation", "calibration")])
+    if settled_only:
+        horizon = int(prepared.metadata["horizon_days"])
+        first_test = int(to_days(prepared.frames["test"]["as_of"]).min())
+        before = before.loc[label_known_by(to_days(before["as_of"]), horizon, first_test)]
     spec = FeatureSpec.fit(prepared.columns("train"), prepared.columns("train").get("account_id"))
     learn = spec.matrix(frame_to_columns(before.drop(columns=[LABEL, "split"])))
     test = spec.matrix(prepared.columns("test"))
