@@ -72,9 +72,9 @@ def fitted(prepared, params, prefix: str) -> tuple[dict[str, float], float, str]
         "pr_auc": trained.metrics[f"{prefix}_pr_auc"],
         "seconds": seconds,
     }
-    capacity = trained.model.metadata.get("capacity", {})
-    chosen = f"{trained.model.metadata.get('model_form')} " + " ".join(
-        f"{k}={v}" for k, v in capacity.items()
+    search = trained.search
+    chosen = f"{search.params.model_form} " + " ".join(
+        f"{k}={v}" for k, v in search.capacity().items()
     )
     return metrics, seconds, chosen
 

@@ -24,6 +24,7 @@ from features.derive import FeatureSpec
 from features.errors import ModelError
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
+from models.card import build_card
 from models.linear import LinearBase
 from models.profile import FeatureProfile
 from training.search import (
@@ -380,7 +381,7 @@ def choose_model_form(
     log.info(
         "model form %s, capacity %s (validation log loss %s)",
         chosen.model_form,
-        report["capacity"],
+        result.capacity(),
         report["validation_log_loss"],
     )
     booster = lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees))
@@ -427,20 +428,23 @@ def fit_chosen_model(
         spec, train, validation, params, inner_folds, settled=settled
     )
     params = form.params
+    base_rate = float(np.mean(train.label))
     model = ChurnModel(
-        spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear
+        spec=spec,
+        booster=booster,
+        calibrator=Calibrator(params.calibration),
+        card=build_card({**metadata, "base_rate": base_rate}),
+        linear=linear,
     )
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
         model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
-    model.metadata = {
-        **metadata,
+    model.card = model.card.replace(
         **form.report,
-        "base_rate": float(np.mean(train.label)),
-        "trees": model.booster.num_trees(),
-        "calibration": model.calibrator.describe(),
-        "params": params.as_dict(),
-    }
+        trees=model.booster.num_trees(),
+        calibration=model.calibrator.describe(),
+        params=params.as_dict(),
+    )
     model.profile = FeatureProfile.fit(train.features, spec.names)
     return model, form
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.derive import FeatureSpec, View
+from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
@@ -37,7 +38,7 @@ from training.evaluate import evaluate, finite, plot_evaluation, plot_importance
 from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model
 from training.progress import Steps
 from training.search import SearchResult
-from training.track import Registered, RunRecord, artifacts_dir, record_run
+from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -254,8 +255,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
             cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
         metrics.update(cv)
         baseline_metrics.update(cv_baseline)
-    fitted.model.metadata["metrics"] = metrics
-    fitted.model.metadata["baseline_metrics"] = baseline_metrics
+    fitted.model.card = fitted.model.card.replace(
+        metrics=metrics, baseline_metrics=baseline_metrics
+    )
     return Trained(
         fitted.model, metrics, baseline_metrics, probability, baseline_probability, fitted.search
     )
@@ -345,7 +347,7 @@ def train_and_record(
     prepared: Prepared,
     params: TrainParams,
     settings: Settings,
-    promote: bool = False,
+    promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
 ) -> TrainResult:
@@ -355,14 +357,14 @@ def train_and_record(
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
-        with steps.step(f"logging to MLflow at {settings.resolved_tracking_uri}"):
+        with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
             model = trained.model
             features = model.spec
             record = RunRecord(
                 model=model,
                 params={
                     **prepared.params,
-                    **model.metadata.get("params", params.as_dict()),
+                    **(model.card.params or params.as_dict()),
                     "features": len(features.names),
                     **search_params(trained.search),
                 },
@@ -370,7 +372,7 @@ def train_and_record(
                     **trained.metrics,
                     **{
                         f"validation_log_loss_{form.replace('+', '_')}": loss
-                        for form, loss in model.metadata.get("validation_log_loss", {}).items()
+                        for form, loss in model.card.validation_log_loss.items()
                     },
                 },
                 baseline_params={
@@ -382,7 +384,7 @@ def train_and_record(
                 tags={
                     **prepared.tags,
                     "model_type": "lightgbm+calibration",
-                    "model_form": str(model.metadata.get("model_form")),
+                    "model_form": str(model.card.model_form),
                 },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
@@ -397,7 +399,7 @@ def train_and_record(
                         "inputs": features.inputs,
                         "dropped": features.dropped,
                     },
-                    "model_metadata.json": _jsonable(model.metadata),
+                    "model_card.json": model.card.to_json(),
                 },
             )
             registered = record_run(record, settings, promote=promote)
@@ -414,13 +416,3 @@ def search_params(search: SearchResult | None) -> dict[str, Any]:
         "search.searched": ",".join(search.searched) or "none (model form only)",
         "search.fixed": ",".join(sorted(search.params.fixed)) or "none",
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -175,18 +175,17 @@ class SearchResult:
         return pd.DataFrame([c.row(self.rows) for c in self.candidates])
 
     def report(self) -> dict[str, Any]:
-        """The few facts the model keeps about its choice (the table goes to MLflow)."""
+        """What the model card keeps about the choice (the values are its params; how they
+        were chosen goes to MLflow: ``search.*`` params and the candidates table)."""
         return {
             "model_form": self.params.model_form,
             "validation_log_loss": self.form_losses(),
             "early_stopping_trees": self.best.trees,
-            "capacity": {d.name: getattr(self.params, d.name) for d in SPACE},
-            "search": {
-                "candidates": len(self.candidates),
-                "scored_on": self.scored_on,
-                "searched": list(self.searched),
-            },
         }
+
+    def capacity(self) -> dict[str, Any]:
+        """The chosen values of the searched space."""
+        return {d.name: getattr(self.params, d.name) for d in SPACE}
 
     def form_losses(self) -> dict[str, float]:
         """The best held-out loss each model form reached."""

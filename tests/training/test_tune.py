@@ -41,7 +41,7 @@ def test_the_search_never_reads_the_test_window(prepared) -> None:
     finally:
         test["churned"] = original
     assert poisoned.metrics["test_roc_auc"] < 0.5 < clean.metrics["test_roc_auc"]
-    assert poisoned.model.metadata["params"] == clean.model.metadata["params"]
+    assert poisoned.model.card.params == clean.model.card.params
     pd.testing.assert_frame_equal(
         poisoned.search.table().drop(columns="seconds"),
         clean.search.table().drop(columns="seconds"),
