@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     retrain_max_ece: float = Field(
         0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
     )
+    search_candidates: int | None = Field(
+        None,
+        ge=0,
+        description="Capacity candidates `churn train` scores on held-out rows (default 8; 0: fixed).",
+    )
     lease_seconds: float = Field(
         300.0, gt=0, description="Registry lease of a retrain or alias move, renewed while held."
     )

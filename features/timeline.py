@@ -284,6 +284,13 @@ def churn_label(churn_day: np.ndarray, as_of: np.ndarray, horizon_days: int) -> 
     return (churned & (churn_day > as_of) & (churn_day <= as_of + horizon_days)).astype(np.int8)
 
 
+def label_known_by(as_of: np.ndarray, horizon_days: int, day: int) -> np.ndarray:
+    """True where the label of a snapshot at ``as_of`` is settled on ``day``: its whole
+    horizon has passed. A model judged on ``day`` must not learn from the others (their
+    outcomes overlap what it is judged on)."""
+    return as_of + horizon_days <= day
+
+
 def active_on(signup_day: np.ndarray, churn_day: np.ndarray, as_of: np.ndarray) -> np.ndarray:
     """An account is active on ``as_of`` if it signed up on or before it and has not churned by it."""
     not_churned = (churn_day == MISSING_DAY) | (churn_day > as_of)

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -164,6 +165,26 @@ ParamsFileOption = Annotated[
     Path | None, typer.Option("--params", help="TOML file of hyperparameters.")
 ]
 PeriodsOption = Annotated[int, typer.Option(min=1, help="Observation dates in this split.")]
+TableOption = Annotated[
+    Path | None,
+    typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
+]
+LabelOption = Annotated[
+    str | None, typer.Option("--label", help="Table mode: the churn flag column.")
+]
+PositiveOption = Annotated[
+    str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")
+]
+IdOption = Annotated[str | None, typer.Option("--id", help="Table mode: the customer id column.")]
+MappingOption = Annotated[
+    Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")
+]
+MapOption = Annotated[
+    list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")
+]
+TableAsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
+]
 
 
 @app.command()
@@ -186,28 +207,13 @@ def train(
     run_name: Annotated[
         str | None, typer.Option(help="MLflow run name (default: train <data end> <form>).")
     ] = None,
-    table: Annotated[
-        Path | None,
-        typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
-    ] = None,
-    label: Annotated[
-        str | None, typer.Option("--label", help="Table mode: the churn flag column.")
-    ] = None,
-    positive: Annotated[
-        str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")
-    ] = None,
-    id_column: Annotated[
-        str | None, typer.Option("--id", help="Table mode: the customer id column.")
-    ] = None,
-    mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")
-    ] = None,
-    map_pair: Annotated[
-        list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")
-    ] = None,
-    table_as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
-    ] = None,
+    table: TableOption = None,
+    label: LabelOption = None,
+    positive: PositiveOption = None,
+    id_column: IdOption = None,
+    mapping: MappingOption = None,
+    map_pair: MapOption = None,
+    table_as_of: TableAsOfOption = None,
 ) -> None:
     """Train a calibrated churn model, track the run in MLflow and register it.
 
@@ -223,26 +229,11 @@ def train(
             "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
         )
     settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
-    params = load_params(params_file, param or [])
+    params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
     if table is not None:
-        from training.table import (
-            TableMapping,
-            clean_table,
-            prepare_table,
-            read_export,
-            read_mapping,
-        )
-
-        fields, kinds = read_mapping(mapping, map_pair or [])
-        table_mapping = TableMapping(fields, kinds, id_column, label, positive)
-        with steps.step(f"reading and cleaning {table}"):
-            raw = read_export(table)
-            day = parse_date(table_as_of) if table_as_of else dt.date.today()
-            clean = clean_table(raw, table_mapping, day, exclude_columns=settings.exclude_columns)
-            prepared = prepare_table(clean, source=str(table), seed=params.seed)
-        for line in clean.report:
-            typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
+        source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
+        prepared = prepare_table_data(source, settings, params.seed, steps)
     else:
         plan = (validation_periods, calibration_periods, test_periods)
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
@@ -256,6 +247,40 @@ def train(
         run_name=run_name,
     )
     print_training_result(result, settings)
+
+
+def search_defaults(settings: Any) -> dict[str, Any]:
+    """Training parameters whose defaults are settings (``CHURN_SEARCH_CANDIDATES``)."""
+    return {"search_candidates": settings.search_candidates}
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Table mode's options: one labelled export and how to read it."""
+
+    table: Path
+    label: str | None
+    positive: str | None
+    id_column: str | None
+    mapping: Path | None
+    map_pair: list[str] | None
+    as_of: str | None
+
+
+def prepare_table_data(source: TableSource, settings: Any, seed: int, steps: Any) -> Any:
+    """One labelled export -> cleaned snapshot rows and the stratified split (train and tune)."""
+    from training.table import TableMapping, clean_table, prepare_table, read_export, read_mapping
+
+    fields, kinds = read_mapping(source.mapping, source.map_pair or [])
+    table_mapping = TableMapping(fields, kinds, source.id_column, source.label, source.positive)
+    with steps.step(f"reading and cleaning {source.table}"):
+        raw = read_export(source.table)
+        day = parse_date(source.as_of) if source.as_of else dt.date.today()
+        clean = clean_table(raw, table_mapping, day, exclude_columns=settings.exclude_columns)
+        prepared = prepare_table(clean, source=str(source.table), seed=seed)
+    for line in clean.report:
+        typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
+    return prepared
 
 
 def prepare_event_data(
@@ -320,7 +345,7 @@ def retrain(
         horizon_days=horizon,
         retrain_min_gain=min_gain,
     )
-    params = load_params(params_file, param or [])
+    params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
     plan = (validation_periods, calibration_periods, test_periods)
     with retrain_guard(settings) as lease:
@@ -328,6 +353,89 @@ def retrain(
         print_split(prepared.summary)
         result = run_retrain(prepared, params, settings, steps, run_name, lease)
     print_retrain_result(result, settings)
+
+
+@app.command()
+@reports_errors
+def tune(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Directory of account tables.")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Trials to run (default 50 without --timeout).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the best parameters go (a --params file).")
+    ] = Path("params.toml"),
+    tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    every: EveryOption = "MS",
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
+    table: TableOption = None,
+    label: LabelOption = None,
+    positive: PositiveOption = None,
+    id_column: IdOption = None,
+    mapping: MappingOption = None,
+    map_pair: MapOption = None,
+    table_as_of: TableAsOfOption = None,
+) -> None:
+    """Search model form and capacity longer than `churn train` does (Optuna, TPE, pruning).
+
+    Trials are scored on the rows `churn train` chooses on (never the test window); each is
+    a nested MLflow run under a `tune <data end>` run. The best parameters are written to
+    --out after every improvement, so Ctrl-C keeps what was found. Then:
+    `churn train --params params.toml` (or `churn retrain --params params.toml`).
+    """
+    from training.fit import load_params
+    from training.progress import Steps
+    from training.tune import run_tune
+
+    if (data is None) == (table is None):
+        raise DataError(
+            "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
+        )
+    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    if table is not None:
+        source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
+        prepared = prepare_table_data(source, settings, params.seed, steps)
+    else:
+        plan = (validation_periods, calibration_periods, test_periods)
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
+    print_split(prepared.summary)
+    result = run_tune(prepared, params, settings, trials, timeout, out)
+    print_tune_result(result, settings)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+def print_tune_result(result: Any, settings: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    state = "interrupted after" if result.interrupted else "finished"
+    console.print(f"tune {state} {result.trials} trials ({result.pruned} pruned)")
+    if result.best is None:
+        console.print("[yellow]no trial finished: no parameters written[/yellow]")
+    else:
+        best = result.best
+        console.print(
+            f"best: trial {best.number}, validation log loss {best.evaluation.loss:.5f} -> {result.out}"
+        )
+        console.print(f"next: churn train --params {result.out}  (or churn retrain --params ...)")
+    console.print(
+        f"run {result.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+    )
 
 
 @app.command()
@@ -442,6 +550,13 @@ def print_training_result(result: Any, settings: Any) -> None:
                 table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
+    search = result.trained.search
+    if search is not None:
+        chosen = ", ".join(f"{k} {v}" for k, v in search.capacity().items())
+        console.print(
+            f"chosen on the {search.scored_on}: {search.params.model_form}, {chosen} "
+            f"({len(search.candidates)} candidates: tables/search_candidates.csv in the run)"
+        )
     registered = result.registered
     alias = (
         f" -> @{settings.champion_alias}"

@@ -25,12 +25,19 @@ from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import lifecycle_stage_codes
+from features.timeline import label_known_by, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
 from models.registry import LoadedModel
 from training import describe
-from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
+from training.dataset import (
+    LABEL,
+    MIN_POSITIVES,
+    MIN_ROWS,
+    SPLITS,
+    SplitPlan,
+    build_training_set,
+)
 from training.evaluate import (
     evaluate,
     finite,
@@ -39,8 +46,9 @@ from training.evaluate import (
     plot_shap_summary,
     stage_table,
 )
-from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model
 from training.progress import Steps
+from training.search import SearchResult
 from training.track import (
     EvaluationRecord,
     Promotion,
@@ -83,6 +91,7 @@ class Trained:
     baseline_metrics: dict[str, float]
     test_probability: np.ndarray
     baseline_probability: np.ndarray
+    search: SearchResult | None = None  # the candidates scored on held-out rows
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ class Fitted:
     model: ChurnModel
     baseline: Any
     baseline_calibrator: Calibrator
+    search: SearchResult | None = None
 
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(model, baseline) calibrated probabilities for a feature matrix."""
@@ -181,24 +191,62 @@ def fit_splits(
     params: TrainParams,
     metadata: dict[str, Any],
     steps: Steps,
+    inner_folds: int = 0,
+    settled: np.ndarray | None = None,
 ) -> Fitted:
-    """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
+    """Spec on train; booster (form and capacity chosen on validation, or on ``inner_folds``
+    of train + validation) and calibrators on calibration."""
     spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
     }
+    budget = max(params.search_candidates, 2)
     with steps.step(
         f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
+        f" (up to {budget} candidates scored on held-out rows)"
     ):
-        model = fit_churn_model(
-            spec, parts["train"], parts["validation"], parts["calibration"], params, metadata
+        model, form = fit_chosen_model(
+            spec,
+            parts["train"],
+            parts["validation"],
+            parts["calibration"],
+            params,
+            metadata,
+            inner_folds,
+            settled,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
             spec, parts["train"], parts["validation"], parts["calibration"], params
         )
-    return Fitted(model, baseline, baseline_calibrator)
+    return Fitted(model, baseline, baseline_calibrator, form.search)
+
+
+def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
+    """Event data: the train rows whose labels were settled on the first validation date
+    (the rows validation may judge a model by having learnt from). None for a table, or
+    when too few rows would be left to learn from."""
+    horizon = prepared.metadata.get("horizon_days")
+    if prepared.cv_folds or not horizon:
+        return None
+    first_validation = int(to_days(prepared.frames["validation"]["as_of"]).min())
+    settled = label_known_by(to_days(prepared.frames["train"]["as_of"]), horizon, first_validation)
+    label = prepared.label("train")[settled]
+    if len(label) < MIN_ROWS["train"] or label.sum() < MIN_POSITIVES["train"]:
+        log.warning(
+            "only %d train rows have labels settled before the validation window: "
+            "validation judges models learnt from every train row",
+            len(label),
+        )
+        return None
+    return settled
+
+
+def search_folds(prepared: Prepared, params: TrainParams) -> int:
+    """A single table scores candidates on inner folds (its validation rows are few); event
+    data on the validation window, the dates right after train."""
+    return params.search_folds if prepared.cv_folds else 0
 
 
 def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> Trained:
@@ -206,7 +254,15 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     with steps.step("deriving features"):
         columns = {split: prepared.columns(split) for split in SPLITS}
         labels = {split: prepared.label(split) for split in SPLITS}
-    fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
+    fitted = fit_splits(
+        columns,
+        labels,
+        params,
+        dict(prepared.metadata),
+        steps,
+        search_folds(prepared, params),
+        settled_train_rows(prepared),
+    )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
         probability, baseline_probability = fitted.probabilities(
@@ -222,7 +278,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     fitted.model.card = fitted.model.card.replace(
         metrics=metrics, baseline_metrics=baseline_metrics
     )
-    return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
+    return Trained(
+        fitted.model, metrics, baseline_metrics, probability, baseline_probability, fitted.search
+    )
 
 
 def cross_validate(
@@ -256,6 +314,7 @@ def cross_validate(
             params,
             {},
             quiet,
+            search_folds(prepared, params),
         )
         features = fitted.model.matrix(_take(columns, fold_test))
         model_oof[fold_test], baseline_oof[fold_test] = fitted.probabilities(features)
@@ -300,6 +359,8 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values(
         "gain", ascending=False
     ).to_csv(tables / "feature_importance.csv", index=False)
+    if trained.search is not None:
+        trained.search.table().to_csv(tables / "search_candidates.csv", index=False)
 
 
 def train_and_record(
@@ -334,7 +395,12 @@ def train_and_record(
             features = model.spec
             record = RunRecord(
                 model=model,
-                params={**prepared.params, **params.as_dict(), "features": len(features.names)},
+                params={
+                    **prepared.params,
+                    **(model.card.params or params.as_dict()),
+                    "features": len(features.names),
+                    **search_params(trained.search),
+                },
                 metrics={
                     **trained.metrics,
                     **{
@@ -425,3 +491,15 @@ def record_model_evaluation(
             artifacts_dir=out_dir,
         )
         return record_evaluation(record, settings)
+
+
+def search_params(search: SearchResult | None) -> dict[str, Any]:
+    """What the run says about the search beside the chosen values (logged as params)."""
+    if search is None:
+        return {}
+    return {
+        "search.candidates": len(search.candidates),
+        "search.scored_on": search.scored_on,
+        "search.searched": ",".join(search.searched) or "none (model form only)",
+        "search.fixed": ",".join(sorted(search.params.fixed)) or "none",
+    }

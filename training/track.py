@@ -40,6 +40,7 @@ from training.describe import (
     EXPERIMENT_NOTE,
     NOTE_TAG,
     experiment_kind_to_set,
+    trial_name,
 )
 
 log = logging.getLogger(__name__)
@@ -341,3 +342,71 @@ def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def artifacts_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="churn-artifacts-") as scratch:
         yield Path(scratch)
+
+
+# --- churn tune: a parent run, a nested run per trial (training/tune.py) ------------------------
+
+
+class TuneTracker:
+    """Records a tune in MLflow: parent run ``tune <data end>``, nested ``trial <n>`` runs.
+
+    Each trial's run is opened and closed within the trial, so an interrupted tune leaves
+    every finished trial recorded; the parent carries the best so far at every moment.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def trial(
+        self, number: int, values: dict[str, Any], metrics: dict[str, float], state: str, note: str
+    ) -> None:
+        import mlflow
+
+        with mlflow.start_run(run_name=trial_name(number), nested=True):
+            mlflow.set_tags(
+                {"role": "trial", "trial.number": str(number), "trial.state": state, NOTE_TAG: note}
+            )
+            mlflow.log_params(_flat(values))
+            mlflow.log_metrics(metrics)
+
+    def best(self, number: int, values: dict[str, Any], loss: float) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        client.log_metric(self.run_id, "best_validation_log_loss", loss, step=number)
+        client.set_tag(self.run_id, "best_trial", str(number))
+        for key, value in values.items():
+            client.set_tag(self.run_id, f"best.{key}", str(value))
+
+
+@contextlib.contextmanager
+def tune_run(
+    settings: Settings, name: str, params: dict[str, Any], tags: dict[str, str], note: str
+) -> Iterator[TuneTracker]:
+    """The parent run of a tune; nested trial runs are started inside it."""
+    import mlflow
+
+    configure(settings)
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.set_tags(
+            {
+                **tags,
+                "role": "tune",
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+                NOTE_TAG: note,
+            }
+        )
+        mlflow.log_params(_flat(params))
+        yield TuneTracker(run.info.run_id)
+
+
+def finish_tune(run_id: str, note: str, out: Path | None, interrupted: bool) -> None:
+    """Final words on the parent run: the summary note and the params file as an artifact."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_tag(run_id, NOTE_TAG, note)
+    client.set_tag(run_id, "tune.interrupted", str(interrupted).lower())
+    if out is not None and out.is_file():
+        client.log_artifact(run_id, str(out))
