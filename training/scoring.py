@@ -11,6 +11,7 @@ import pandas as pd
 from features.schema import Columns
 from features.timeline import days_to_datetime
 from models.bundle import ChurnModel
+from models.profile import FeatureProfile, ProfileTally
 from models.value import revenue_at_risk
 
 
@@ -104,18 +105,28 @@ DRIFT_LEVELS = ("stable", "moderate", "major")
 def drift_frame(model: ChurnModel, columns: Columns) -> pd.DataFrame:
     """Per model feature: population stability index against the training profile, its
     level, and the missing share then and now; the most shifted first."""
+    return drift_report(model, training_profile(model).tally(model.matrix(columns)))
+
+
+def training_profile(model: ChurnModel) -> FeatureProfile:
     from features.errors import ModelError
 
     if model.profile is None:
         raise ModelError("this model has no training feature profile to compare against")
-    features = model.matrix(columns)
-    psi = model.profile.stability(features)
+    return model.profile
+
+
+def drift_report(model: ChurnModel, tally: ProfileTally) -> pd.DataFrame:
+    """The drift table of :func:`drift_frame` from a tally of today's feature matrix (merged
+    across partitions on a cluster)."""
+    profile = training_profile(model)
+    psi = profile.stability_of(tally)
     frame = pd.DataFrame(
         {
             "feature": list(psi),
             "psi": list(psi.values()),
-            "missing_in_training": model.profile.missing,
-            "missing_now": np.isnan(features).mean(axis=0) if len(features) else np.nan,
+            "missing_in_training": profile.missing,
+            "missing_now": tally.missing_share(),
         }
     )
     frame["level"] = np.select(
