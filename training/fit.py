@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -146,6 +146,58 @@ class Boosted:
     booster: lgb.Booster
     trees: int
     validation_loss: float
+    train_rows: int | None = None  # rows learnt from, when more than this process holds
+
+
+class Boosting(Protocol):
+    """Where boosters learn. ``LocalBoosting`` trains here on ``train``; a cluster boosting
+    (training.distributed) trains on the whole window its workers hold, and the ``train``
+    part handed here is then a sample of it (the linear parts and profile fit on that)."""
+
+    def early_stopped(
+        self,
+        spec: FeatureSpec,
+        train: Part,
+        validation: Part,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> Boosted: ...
+
+    def refit(
+        self,
+        spec: FeatureSpec,
+        parts: Sequence[Part],
+        form: ModelForm,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> lgb.Booster: ...
+
+
+class LocalBoosting:
+    """Boosters trained in this process on the parts handed over."""
+
+    def early_stopped(
+        self,
+        spec: FeatureSpec,
+        train: Part,
+        validation: Part,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> Boosted:
+        return early_stopped(spec, train, validation, params, linear)
+
+    def refit(
+        self,
+        spec: FeatureSpec,
+        parts: Sequence[Part],
+        form: ModelForm,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> lgb.Booster:
+        both = Part(*_stacked(parts))
+        init = None if linear is None else linear.margin(both.features)
+        trees = form.trees_for(len(both.label), params.num_boost_round)
+        return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees)
 
 
 def _dataset(
@@ -203,7 +255,11 @@ class ModelForm:
 
 
 def choose_model_form(
-    spec: FeatureSpec, train: Part, validation: Part, params: TrainParams
+    spec: FeatureSpec,
+    train: Part,
+    validation: Part,
+    params: TrainParams,
+    boosting: Boosting | None = None,
 ) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
     """Trees alone, or trees boosted from a linear base: whichever the validation window
     prefers (``model_form=auto``), with its early-stopped booster.
@@ -213,14 +269,15 @@ def choose_model_form(
     """
     if params.model_form not in MODEL_FORMS:
         raise ModelError(f"model_form {params.model_form!r} is not one of {MODEL_FORMS}")
+    boosting = boosting or LocalBoosting()
     categorical = [spec.names.index(c) for c in spec.categorical]
     candidates: dict[str, tuple[Boosted, LinearBase | None]] = {}
     if params.model_form in ("auto", "trees"):
-        candidates["trees"] = (early_stopped(spec, train, validation, params, None), None)
+        candidates["trees"] = (boosting.early_stopped(spec, train, validation, params, None), None)
     if params.model_form in ("auto", "linear+trees"):
         linear = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
         candidates["linear+trees"] = (
-            early_stopped(spec, train, validation, params, linear),
+            boosting.early_stopped(spec, train, validation, params, linear),
             linear,
         )
     name = min(candidates, key=lambda n: candidates[n][0].validation_loss)
@@ -232,21 +289,23 @@ def choose_model_form(
     }
     log.info("model form %s (validation log loss %s)", name, report["validation_log_loss"])
     booster = lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees))
-    return ModelForm(name, boosted.trees, len(train.label), report), booster, linear
+    rows = boosted.train_rows or len(train.label)
+    return ModelForm(name, boosted.trees, rows, report), booster, linear
 
 
 def fit_form(
-    spec: FeatureSpec, parts: Sequence[Part], form: ModelForm, params: TrainParams
+    spec: FeatureSpec,
+    parts: Sequence[Part],
+    form: ModelForm,
+    params: TrainParams,
+    boosting: Boosting | None = None,
 ) -> tuple[lgb.Booster, LinearBase | None]:
     """The chosen form, fitted on the given windows together with the size early stopping found."""
-    both = Part(*_stacked(parts))
     linear = None
     if form.name == "linear+trees":
         categorical = [spec.names.index(c) for c in spec.categorical]
-        linear = LinearBase(params.baseline_c).fit(both.features, both.label, categorical)
-    init = None if linear is None else linear.margin(both.features)
-    trees = form.trees_for(len(both.label), params.num_boost_round)
-    return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees), linear
+        linear = LinearBase(params.baseline_c).fit(*_stacked(parts), categorical)
+    return (boosting or LocalBoosting()).refit(spec, parts, form, params, linear), linear
 
 
 def fit_churn_model(
@@ -256,6 +315,7 @@ def fit_churn_model(
     calibration: Part,
     params: TrainParams,
     metadata: dict[str, Any],
+    boosting: Boosting | None = None,
 ) -> ChurnModel:
     """Booster (form and size chosen on validation), calibrator on the calibration window.
 
@@ -264,13 +324,15 @@ def fit_churn_model(
     that calibrator: those windows hold the most recent labelled rows, and churn drifts.
     The test window stays unseen, so the test metrics judge exactly what is served.
     """
-    form, booster, linear = choose_model_form(spec, train, validation, params)
+    form, booster, linear = choose_model_form(spec, train, validation, params, boosting)
     model = ChurnModel(
         spec=spec, booster=booster, calibrator=Calibrator(params.calibration), linear=linear
     )
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
-        model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
+        model.booster, model.linear = fit_form(
+            spec, [train, validation, calibration], form, params, boosting
+        )
     model.metadata = {
         **metadata,
         **form.report,

@@ -27,7 +27,7 @@ from models.bundle import ChurnModel
 from models.calibration import Calibrator
 from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
 from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
-from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_churn_model
 from training.progress import Steps
 from training.track import Registered, RunRecord, artifacts_dir, record_run
 
@@ -46,6 +46,10 @@ class Prepared:
     tags: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
     cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
+    # When the training window lives on a cluster (training.distributed), frames["train"] is
+    # a sample of it here, the spec was learnt from all of it, and boosting trains there.
+    spec: FeatureSpec | None = None
+    boosting: Boosting | None = None
 
     def columns(self, split: str) -> Columns:
         return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
@@ -97,12 +101,41 @@ def prepare_events(
     plan = plan or SplitPlan()
     training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
     frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
-    summary = training.summary()
+    span = (training.data_start, training.data_end)
+    return describe_events(
+        frames,
+        training.summary(),
+        span,
+        training.dates,
+        tables,
+        horizon_days,
+        every,
+        plan,
+        exclude_columns,
+    )
+
+
+def describe_events(
+    frames: dict[str, pd.DataFrame],
+    summary: pd.DataFrame,
+    span: tuple[dt.date, dt.date],
+    dates: Sequence[dt.date],
+    tables: Tables,
+    horizon_days: int,
+    every: str,
+    plan: SplitPlan,
+    exclude_columns: Sequence[str],
+) -> Prepared:
+    """What a run records about event-table training data: window, rows, warnings.
+
+    ``tables`` need only hold the data set's shape (which tables and columns) and its
+    unknown-account counts: a cluster describes its data without collecting it.
+    """
     window = {
-        "data_start": training.data_start.isoformat(),
-        "data_end": training.data_end.isoformat(),
-        "first_as_of": training.dates[0].isoformat(),
-        "last_as_of": training.dates[-1].isoformat(),
+        "data_start": span[0].isoformat(),
+        "data_end": span[1].isoformat(),
+        "first_as_of": dates[0].isoformat(),
+        "last_as_of": dates[-1].isoformat(),
     }
     tags = {
         "mode": "events",
@@ -160,9 +193,15 @@ def fit_splits(
     params: TrainParams,
     metadata: dict[str, Any],
     steps: Steps,
+    spec: FeatureSpec | None = None,
+    boosting: Boosting | None = None,
 ) -> Fitted:
-    """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
-    spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
+    """Spec on train; booster (early stopping on validation) and calibrators on calibration.
+
+    A spec learnt elsewhere (from a whole training window on a cluster) and a boosting
+    that trains there replace what this process would learn from ``columns["train"]``.
+    """
+    spec = spec or FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
@@ -171,7 +210,13 @@ def fit_splits(
         f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
     ):
         model = fit_churn_model(
-            spec, parts["train"], parts["validation"], parts["calibration"], params, metadata
+            spec,
+            parts["train"],
+            parts["validation"],
+            parts["calibration"],
+            params,
+            metadata,
+            boosting=boosting,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
@@ -185,7 +230,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     with steps.step("deriving features"):
         columns = {split: prepared.columns(split) for split in SPLITS}
         labels = {split: prepared.label(split) for split in SPLITS}
-    fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
+    fitted = fit_splits(
+        columns, labels, params, dict(prepared.metadata), steps, prepared.spec, prepared.boosting
+    )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
         probability, baseline_probability = fitted.probabilities(
