@@ -8,7 +8,10 @@ COPY features features
 COPY models models
 COPY training training
 COPY service service
-RUN python -m pip install --quiet --upgrade pip && python -m pip install --quiet .
+# EXTRAS=dask builds the image of Dask workers and jobs (deploy/compose.dask.yaml).
+ARG EXTRAS=""
+RUN python -m pip install --quiet --upgrade pip \
+    && python -m pip install --quiet ".${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11-slim
 # libgomp: LightGBM's OpenMP runtime.

@@ -17,7 +17,8 @@ from models.value import revenue_at_risk
 
 def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.DataFrame:
     """One row per snapshot, riskiest reasons as text columns ``driver_1``.. ``driver_k``."""
-    scores = model.score(columns, explain=drivers > 0)
+    rows = len(columns["account_id"])  # LightGBM cannot explain an empty batch (a partition)
+    scores = model.score(columns, explain=drivers > 0 and rows > 0)
     out = pd.DataFrame(
         {
             "account_id": columns["account_id"],
@@ -30,9 +31,10 @@ def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.Dat
         }
     )
     if drivers > 0:
-        found = model.drivers(columns, scores, drivers)
+        found = model.drivers(columns, scores, drivers) if rows else []
         for k in range(drivers):
-            out[f"driver_{k + 1}"] = [row[k].reason if len(row) > k else None for row in found]
+            reasons = [row[k].reason if len(row) > k else None for row in found]
+            out[f"driver_{k + 1}"] = pd.Series(reasons, dtype=str)
     return out
 
 
