@@ -591,7 +591,9 @@ def _levels(counts: Mapping[str, int], accounts: int) -> tuple[str, ...] | str:
     if len(counts) == 1:
         return "one value in training data"
     if len(counts) > IDENTIFIER_SHARE * accounts and len(counts) > MAX_LEVELS:
-        return f"{len(counts)} distinct values for {accounts} accounts: an identifier, not a feature"
+        return (
+            f"{len(counts)} distinct values for {accounts} accounts: an identifier, not a feature"
+        )
     names = sorted(counts)
     rows = np.array([counts[name] for name in names])
     order = np.argsort(-rows, kind="stable")
