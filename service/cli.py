@@ -82,6 +82,13 @@ WorkerMemoryOption = Annotated[
 ]
 
 
+def on_engine(engine: str | None, scheduler: str | None, worker_memory: str | None) -> dict:
+    """The engine options of a command as settings overrides."""
+    if engine not in (None, "local", "dask"):
+        raise typer.BadParameter(f"--engine {engine!r}: use local or dask")
+    return {"engine": engine, "dask_scheduler": scheduler, "dask_worker_memory": worker_memory}
+
+
 @contextlib.contextmanager
 def engine_client(settings: Any) -> Iterator[Any]:
     """None for the local engine; for dask, a cluster client (its dashboard printed)."""
@@ -136,9 +143,7 @@ def snapshot(
     from features.snapshot import active_snapshots
     from features.tables import load_tables
 
-    settings = load_settings(
-        engine=engine, dask_scheduler=scheduler, dask_worker_memory=worker_memory
-    )
+    settings = load_settings(**on_engine(engine, scheduler, worker_memory))
     day = parse_date(as_of)
     if settings.engine == "dask":
         from training.distributed import write_snapshots
@@ -255,9 +260,7 @@ def train(
         tracking_uri=tracking_uri,
         experiment=experiment,
         horizon_days=horizon,
-        engine=engine,
-        dask_scheduler=scheduler,
-        dask_worker_memory=worker_memory,
+        **on_engine(engine, scheduler, worker_memory),
     )
     params = load_params(params_file, param or [])
     steps = Steps()
@@ -362,9 +365,7 @@ def retrain(
         experiment=experiment,
         horizon_days=horizon,
         retrain_min_gain=min_gain,
-        engine=engine,
-        dask_scheduler=scheduler,
-        dask_worker_memory=worker_memory,
+        **on_engine(engine, scheduler, worker_memory),
     )
     params = load_params(params_file, param or [])
     steps = Steps()
@@ -614,9 +615,7 @@ def score(
     settings = load_settings(
         tracking_uri=tracking_uri,
         model_uri=model,
-        engine=engine,
-        dask_scheduler=scheduler,
-        dask_worker_memory=worker_memory,
+        **on_engine(engine, scheduler, worker_memory),
     )
     loaded = load_model(
         settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
@@ -714,9 +713,7 @@ def monitor(
     settings = load_settings(
         tracking_uri=tracking_uri,
         model_uri=model,
-        engine=engine,
-        dask_scheduler=scheduler,
-        dask_worker_memory=worker_memory,
+        **on_engine(engine, scheduler, worker_memory),
     )
     loaded = load_model(
         settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri

@@ -49,7 +49,7 @@ from training.dataset import (
     labelled_snapshots,
     split_summary,
 )
-from training.fit import Boosted, ModelForm, Part, TrainParams
+from training.fit import Boosted, Boosting, ModelForm, Part, TrainParams
 from training.pipeline import Prepared, describe_events
 from training.progress import Steps
 from training.scoring import drift_report, score_frame, training_profile
@@ -228,9 +228,9 @@ def log_loss(label: np.ndarray, margin: np.ndarray) -> float:
 
 
 @dataclass
-class DaskBoosting:
-    """``training.fit.Boosting`` on the workers: the training window's feature matrix is
-    held there (persisted), the small windows travel with each fit."""
+class DaskBoosting(Boosting):
+    """Boosting on the workers: the training window's feature matrix is held there
+    (persisted), the small windows travel with each fit."""
 
     client: Any
     window: dd.DataFrame  # spec.names + LABEL, persisted on the workers

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -149,32 +149,11 @@ class Boosted:
     train_rows: int | None = None  # rows learnt from, when more than this process holds
 
 
-class Boosting(Protocol):
-    """Where boosters learn. ``LocalBoosting`` trains here on ``train``; a cluster boosting
-    (training.distributed) trains on the whole window its workers hold, and the ``train``
-    part handed here is then a sample of it (the linear parts and profile fit on that)."""
-
-    def early_stopped(
-        self,
-        spec: FeatureSpec,
-        train: Part,
-        validation: Part,
-        params: TrainParams,
-        linear: LinearBase | None,
-    ) -> Boosted: ...
-
-    def refit(
-        self,
-        spec: FeatureSpec,
-        parts: Sequence[Part],
-        form: ModelForm,
-        params: TrainParams,
-        linear: LinearBase | None,
-    ) -> lgb.Booster: ...
-
-
-class LocalBoosting:
-    """Boosters trained in this process on the parts handed over."""
+class Boosting:
+    """Where boosters learn: here, on the parts handed over. A cluster boosting
+    (training.distributed.DaskBoosting) trains on the whole window its workers hold, and
+    the ``train`` part handed here is then a sample of it (the linear parts and the
+    profile fit on that)."""
 
     def early_stopped(
         self,
@@ -269,7 +248,7 @@ def choose_model_form(
     """
     if params.model_form not in MODEL_FORMS:
         raise ModelError(f"model_form {params.model_form!r} is not one of {MODEL_FORMS}")
-    boosting = boosting or LocalBoosting()
+    boosting = boosting or Boosting()
     categorical = [spec.names.index(c) for c in spec.categorical]
     candidates: dict[str, tuple[Boosted, LinearBase | None]] = {}
     if params.model_form in ("auto", "trees"):
@@ -305,7 +284,7 @@ def fit_form(
     if form.name == "linear+trees":
         categorical = [spec.names.index(c) for c in spec.categorical]
         linear = LinearBase(params.baseline_c).fit(*_stacked(parts), categorical)
-    return (boosting or LocalBoosting()).refit(spec, parts, form, params, linear), linear
+    return (boosting or Boosting()).refit(spec, parts, form, params, linear), linear
 
 
 def fit_churn_model(
