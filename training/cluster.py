@@ -85,9 +85,11 @@ def worker_threads(client: Client) -> int:
 
 def describe(client: Client) -> str:
     """One line for the user: where the cluster is, its workers, and the dashboard."""
-    workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
+    info = client.scheduler_info(n_workers=-1)
+    workers = list(info["workers"].values())
     memory = min(w["memory_limit"] for w in workers) / 2**30 if workers else 0.0
+    dashboard = client.dashboard_link if "dashboard" in info.get("services", {}) else "off"
     return (
         f"Dask: {len(workers)} workers at {client.scheduler.address}, "
-        f"{memory:.1f} GiB each; dashboard {client.dashboard_link}"
+        f"{memory:.1f} GiB each; dashboard {dashboard}"
     )

@@ -29,7 +29,7 @@ def client() -> Iterator[Client]:
     """Two single-threaded workers in this process: no LightGBM here, so threads will do."""
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):

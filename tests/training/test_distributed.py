@@ -44,7 +44,7 @@ QUIET = Steps(enabled=False)
 def client() -> Iterator[Client]:
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, memory_limit="1.5GiB", dashboard_address=None
+            n_workers=2, threads_per_worker=1, memory_limit="1.5GiB", dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -141,7 +141,7 @@ def test_churn_score_reaches_separate_scheduler_and_worker_processes(
         workers = ("--nworkers", "2", "--nthreads", "1", "--memory-limit", "1GiB")
         worker = start([*dask, "worker", address, *workers, "--no-dashboard"], tmp_path / "w.log")
         with Client(address, timeout="60s") as watcher:
-            watcher.wait_for_workers(2, timeout=90)
+            watcher.wait_for_workers(2, timeout=300)
         out = tmp_path / "scores"
         options = {
             "--engine": "dask",
@@ -162,7 +162,7 @@ def test_churn_score_reaches_separate_scheduler_and_worker_processes(
             capture_output=True,
             text=True,
             env={**os.environ, "CHURN_HOME": str(tmp_path / "home"), "CHURN_DASK_PARTITIONS": "3"},
-            timeout=300,
+            timeout=1200,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert f"Dask: 2 workers at {address}" in done.stderr
