@@ -3,9 +3,8 @@
 The data is the demo data tiled with fresh account ids (``T00042-A000123``): 100k, 1M and
 3M accounts, written as Parquet datasets (a directory of files per table, as other tools
 write them) under ``--root`` (outside the repository), deleted afterwards. Usage is kept
-for the last ``--usage-days`` days before the data's end (60: what the newest MAU windows
-read), so that millions of accounts fit this machine's disk and time; every other table
-is whole.
+for the last ``--usage-days`` days before the data's end (30: the newest MAU window), so
+that millions of accounts fit this machine's disk and time; every other table is whole.
 
 For each size, the job of `churn snapshot` (read every table, check it, stage 1 for every
 account active at the data's end, write Parquet) runs
@@ -200,7 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000])
     parser.add_argument("--worker-memory", default="4GiB")
-    parser.add_argument("--usage-days", type=int, default=60)
+    parser.add_argument("--usage-days", type=int, default=30)
     parser.add_argument("--root", type=Path, default=Path("/work/scale-data"))
     parser.add_argument(
         "--single-up-to", type=int, default=10**9, help="Skip the one-process run above this size."

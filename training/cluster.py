@@ -1,10 +1,11 @@
 """The Dask cluster a job runs on: an existing scheduler, or a LocalCluster on this machine.
 
-Workers are memory-capped, and partitions are sized from the smallest worker's limit:
-stage 1 on a partition needs about ``BYTES_PER_ROW`` bytes per row of its tables
-(measured by bench/scale.py: the checked rows themselves, the shuffle's copies and stage
-1's sorted keys), and a partition may take ``PARTITION_SHARE`` of what one worker thread
-has, so the shuffle and the next partition fit beside it.
+Workers are memory-capped, and partitions are sized from the smallest worker's limit: a
+partition may hold ``limit / threads * PARTITION_SHARE / BYTES_PER_ROW`` rows of all its
+tables (limit / 800 bytes per row). bench/scale.py measured a worker's peak at about 570
+bytes per row of its partition — the checked rows, the shuffle's buffers, stage 1's
+sorted keys and the worker process itself — 3.0 GiB for 5.3M-row partitions under a 4 GiB
+limit, which leaves Dask's spilling and pausing thresholds (60-80%) room to work.
 """
 
 from __future__ import annotations
