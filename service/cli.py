@@ -534,16 +534,12 @@ def evaluate(
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
     from features.timeline import observation_dates
-    from models.registry import load_model
     from training.dataset import label_snapshots
     from training.evaluate import evaluate as evaluate_metrics
     from training.evaluate import finite
     from training.pipeline import lifecycle_stage
 
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
-    )
+    _, loaded = settings_and_model(tracking_uri=tracking_uri, model_uri=model)
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
         raise ModelError(
@@ -608,17 +604,11 @@ def score(
     With --engine dask, OUT is a Parquet directory (a file per account partition).
     """
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import score_frame
 
     one_source(data, table)
-    settings = load_settings(
-        tracking_uri=tracking_uri,
-        model_uri=model,
-        **on_engine(engine, scheduler, worker_memory),
-    )
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
     )
     if settings.engine == "dask":
         from training.distributed import write_scores
@@ -643,6 +633,17 @@ def score(
             index=False
         )
     )
+
+
+def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
+    """The settings (flags over CHURN_*) and the model they name, loaded and verified."""
+    from models.registry import load_model
+
+    settings = load_settings(**overrides)
+    loaded = load_model(
+        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    )
+    return settings, loaded
 
 
 def events_only(data: Path | None) -> None:
@@ -704,19 +705,13 @@ def monitor(
     from rich.table import Table
 
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import DRIFT_LEVELS, drift_frame
 
     if fail_on not in ("major", "moderate", "never"):
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
     one_source(data, table)
-    settings = load_settings(
-        tracking_uri=tracking_uri,
-        model_uri=model,
-        **on_engine(engine, scheduler, worker_memory),
-    )
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
     )
     if settings.engine == "dask":
         from training.distributed import drift
