@@ -19,7 +19,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from features.errors import ChurnError, DataError, ModelError
+from features.errors import ChurnError, ConflictError, DataError, ModelError, RegistryError
+from features.redact import redact
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,7 +29,13 @@ app = typer.Typer(
     help="Churn prediction for subscription businesses: snapshots, training, scoring, serving.",
 )
 
-EXIT_CODES: dict[type[ChurnError], int] = {DataError: 2, ModelError: 3, ChurnError: 1}
+EXIT_CODES: dict[type[ChurnError], int] = {
+    DataError: 2,
+    ModelError: 3,
+    RegistryError: 5,
+    ConflictError: 6,
+    ChurnError: 1,
+}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -43,11 +50,24 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ChurnError as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {redact(str(error))}", fg=typer.colors.RED, err=True)
             code = next(c for kind, c in EXIT_CODES.items() if isinstance(error, kind))
             raise typer.Exit(code) from None
 
     return run  # type: ignore[return-value]
+
+
+def require_training_extra() -> None:
+    """Training plots its runs (matplotlib, shap): the `training` extra, which the serving
+    image leaves out."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("matplotlib", "shap") if find_spec(name) is None]
+    if missing:
+        raise ChurnError(
+            f"training needs {', '.join(missing)}: install the training extra "
+            "(pip install 'churn[training]', or the image built with --target train)"
+        )
 
 
 def parse_date(value: str) -> dt.date:
@@ -248,6 +268,7 @@ def train(
     Event tables: --data DIR. A single labelled export: --table FILE --label COLUMN.
     With --engine dask, snapshots and LightGBM run on a Dask cluster (event tables only).
     """
+    require_training_extra()
     from training.fit import load_params
     from training.pipeline import train_and_record
     from training.progress import Steps
@@ -292,7 +313,12 @@ def train(
             prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
         print_split(prepared.summary)
         result = train_and_record(
-            prepared, params, settings, promote=promote, steps=steps, run_name=run_name
+            prepared,
+            params,
+            settings,
+            promote="always" if promote else "first",
+            steps=steps,
+            run_name=run_name,
         )
     print_training_result(result, settings)
 
@@ -355,10 +381,11 @@ def retrain(
     verdict and the champion's figures are recorded on the challenger's run. Meant for
     a scheduler (cron, Kubernetes CronJob); a lock keeps two runs from overlapping.
     """
+    require_training_extra()
     from training.fit import load_params
     from training.progress import Steps
-    from training.retrain import LOCK_FILE, retrain_lock
     from training.retrain import retrain as run_retrain
+    from training.retrain import retrain_guard
 
     settings = load_settings(
         tracking_uri=tracking_uri,
@@ -370,10 +397,10 @@ def retrain(
     params = load_params(params_file, param or [])
     steps = Steps()
     plan = (validation_periods, calibration_periods, test_periods)
-    with retrain_lock(settings.resolved_home / LOCK_FILE), engine_client(settings) as client:
+    with retrain_guard(settings) as lease, engine_client(settings) as client:
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
         print_split(prepared.summary)
-        result = run_retrain(prepared, params, settings, steps=steps, run_name=run_name)
+        result = run_retrain(prepared, params, settings, steps, run_name, lease)
     print_retrain_result(result, settings)
 
 
@@ -388,24 +415,21 @@ def rollback(
 ) -> None:
     """Move the champion alias back to the version it replaced (or --to N).
 
-    The target is downloaded and its checksum verified first, so a rollback never points
-    servers at a model they cannot load; they follow within CHURN_MODEL_POLL_SECONDS.
+    The target is downloaded and verified first (checksum, and signature with a signing
+    key), so a rollback never points servers at a model they cannot load; they follow
+    within CHURN_MODEL_POLL_SECONDS. Takes the alias's registry lease, and refuses if the
+    champion changed since it was read.
     """
-    from mlflow import MlflowClient
-
-    from models.registry import load_model, rollback_target
+    from models.champion import AliasOwner
+    from models.registry import load_model
 
     settings = load_settings(tracking_uri=tracking_uri)
-    tracking = settings.resolved_tracking_uri
-    name, alias = settings.model_name, settings.champion_alias
-    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
-    current, target = rollback_target(client, name, alias, to)
-    load_model(f"models:/{name}/{target}", tracking, settings.registry_uri)
-    # Set directly, not via move_alias: the target keeps its own history, so a second
-    # rollback goes further back instead of undoing the first.
-    client.set_registered_model_alias(name, alias, target)
-    client.set_model_version_tag(name, current, "rolled_back_to", target)
-    typer.echo(f"{name}@{alias}: version {current} -> {target}")
+    owner = AliasOwner.of(settings)
+    current, target = owner.rollback_target(to)
+    load_model(f"models:/{owner.name}/{target}", settings)
+    # The target keeps its own history, so a second rollback goes further back.
+    owner.move(target, f"churn rollback from version {current}", judged=current, rollback=True)
+    typer.echo(f"{owner.name}@{owner.alias}: version {current} -> {target}")
 
 
 def print_retrain_result(result: Any, settings: Any) -> None:
@@ -441,7 +465,7 @@ def print_retrain_result(result: Any, settings: Any) -> None:
             f"[bold yellow]kept[/bold yellow] the champion (version {kept}); version {version} registered, not promoted: {result.verdict.reason}"
         )
     console.print(
-        f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+        f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
     )
 
 
@@ -502,7 +526,7 @@ def print_training_result(result: Any, settings: Any) -> None:
         f"model [bold]{settings.model_name}[/bold] version [bold]{registered.version}[/bold]{alias}"
     )
     console.print(
-        f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+        f"run {registered.run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
     )
 
 
@@ -554,7 +578,7 @@ def evaluate(
         raise DataError("no observation date has a complete horizon inside the data")
     points = active_points(tables, dates)
     snapshots = build_snapshots(
-        tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", [])
+        tables, points, exclude_columns=list(loaded.model.card.exclude_columns)
     )
     label = label_snapshots(tables, points, horizon_days)
     columns = frame_to_columns(snapshots)
@@ -640,10 +664,7 @@ def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
     from models.registry import load_model
 
     settings = load_settings(**overrides)
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
-    )
-    return settings, loaded
+    return settings, load_model(settings.resolved_model_uri, settings)
 
 
 def events_only(data: Path | None) -> None:
@@ -732,7 +753,7 @@ def monitor(
         report = drift_frame(loaded.model, columns)
         probability = loaded.model.predict_proba(columns)
         accounts, mean = len(probability), probability.mean()
-    base_rate = loaded.model.metadata.get("base_rate", float("nan"))
+    base_rate = loaded.model.base_rate
     shown = Table(
         title=f"Drift at {day}: {accounts:,} accounts vs {loaded.uri} (version {loaded.version})"
     )

@@ -323,7 +323,7 @@ def _linear_margin(features: pd.DataFrame, linear: LinearBase) -> pd.Series:
 
 def score_accounts(tables: Tables, model: ChurnModel, day: dt.date, drivers: int) -> pd.DataFrame:
     """One partition of `churn score`: its accounts active on ``day``, scored."""
-    snapshots = active_snapshots(tables, [day], model.metadata.get("exclude_columns", []))
+    snapshots = active_snapshots(tables, [day], list(model.card.exclude_columns))
     return score_frame(model, frame_to_columns(snapshots), drivers)
 
 
@@ -363,7 +363,7 @@ class Drift:
 def drift_tally(tables: Tables, model: ChurnModel, day: dt.date) -> tuple[ProfileTally, float, int]:
     """One partition of `churn monitor`: the tally of its feature matrix against the training
     profile, and the sum and count of its churn probabilities."""
-    snapshots = active_snapshots(tables, [day], model.metadata.get("exclude_columns", []))
+    snapshots = active_snapshots(tables, [day], list(model.card.exclude_columns))
     columns = frame_to_columns(snapshots)
     tally = training_profile(model).tally(model.matrix(columns))
     probability = model.predict_proba(columns) if len(snapshots) else np.zeros(0)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.derive import FeatureSpec, View
+from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
@@ -29,7 +30,7 @@ from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
 from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
 from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_churn_model
 from training.progress import Steps
-from training.track import Registered, RunRecord, artifacts_dir, record_run
+from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -245,8 +246,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
             cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
         metrics.update(cv)
         baseline_metrics.update(cv_baseline)
-    fitted.model.metadata["metrics"] = metrics
-    fitted.model.metadata["baseline_metrics"] = baseline_metrics
+    fitted.model.card = fitted.model.card.replace(
+        metrics=metrics, baseline_metrics=baseline_metrics
+    )
     return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
 
 
@@ -331,7 +333,7 @@ def train_and_record(
     prepared: Prepared,
     params: TrainParams,
     settings: Settings,
-    promote: bool = False,
+    promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
 ) -> TrainResult:
@@ -341,7 +343,7 @@ def train_and_record(
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
-        with steps.step(f"logging to MLflow at {settings.resolved_tracking_uri}"):
+        with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
             model = trained.model
             features = model.spec
             record = RunRecord(
@@ -351,7 +353,7 @@ def train_and_record(
                     **trained.metrics,
                     **{
                         f"validation_log_loss_{form.replace('+', '_')}": loss
-                        for form, loss in model.metadata.get("validation_log_loss", {}).items()
+                        for form, loss in model.card.validation_log_loss.items()
                     },
                 },
                 baseline_params={
@@ -363,7 +365,7 @@ def train_and_record(
                 tags={
                     **prepared.tags,
                     "model_type": "lightgbm+calibration",
-                    "model_form": str(model.metadata.get("model_form")),
+                    "model_form": str(model.card.model_form),
                 },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
@@ -378,18 +380,8 @@ def train_and_record(
                         "inputs": features.inputs,
                         "dropped": features.dropped,
                     },
-                    "model_metadata.json": _jsonable(model.metadata),
+                    "model_card.json": model.card.to_json(),
                 },
             )
             registered = record_run(record, settings, promote=promote)
     return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -83,7 +83,7 @@ def test_training_on_dask_reaches_the_single_process_test_roc_auc(single, on_das
     (_, local), (_, partitioned) = single, on_dask
     assert abs(partitioned.metrics["test_roc_auc"] - local.metrics["test_roc_auc"]) <= 0.01
     assert partitioned.metrics["test_roc_auc"] > partitioned.baseline_metrics["test_roc_auc"] - 0.02
-    assert set(partitioned.model.metadata) == set(local.model.metadata)  # the same bundle
+    assert partitioned.model.card.window == local.model.card.window  # the same model card
 
 
 def test_batch_scores_on_dask_equal_single_process(
@@ -128,7 +128,7 @@ def test_churn_score_reaches_separate_scheduler_and_worker_processes(
     on_dask, demo_data: Path, tmp_path: Path
 ) -> None:
     model = on_dask[1].model
-    bundle = model.save(tmp_path / "bundle.joblib")
+    bundle = model.save(tmp_path / "bundle.churn")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
