@@ -39,7 +39,7 @@ def test_a_model_trained_on_dask_is_registered_and_served(demo_data: Path, tmp_p
     assert "version 1 -> @champion" in done.stdout
     served = start_server(tmp_path)
     try:
-        served.wait(lambda: served.get("/ready").status_code == 200, what="/ready")
+        served.wait(lambda: served.get("/ready").status_code == 200, 300, "/ready")
         answer = served.post("/v1/score", json=snapshot())
         assert answer.status_code == 200, answer.text
         assert 0 <= answer.json()["churn_probability"] <= 1
