@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -83,6 +83,20 @@ class Settings(BaseSettings):
     )
     gross_margin: float = Field(1.0, gt=0, le=1)
     log_level: str = "info"
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: one process; dask: partitions on a Dask cluster."
+    )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address; default a LocalCluster on this machine."
+    )
+    dask_worker_memory: str | None = Field(
+        None, description="Memory limit per LocalCluster worker (4GiB); default a fair share."
+    )
+    dask_workers: int | None = Field(None, ge=1, description="LocalCluster workers; default cores.")
+    dask_partitions: int | None = Field(
+        None, ge=1, description="Account partitions; default sized to the workers' memory."
+    )
 
     @field_validator("exclude_columns", mode="before")
     @classmethod

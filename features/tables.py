@@ -132,6 +132,9 @@ class Tables:
     stakeholders: pd.DataFrame | None = None
     unknown_accounts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # (first, last) day of the whole data set when these tables are one account partition
+    # of it (features.partitioned): windows and observation dates follow the whole history.
+    span: tuple[dt.date, dt.date] | None = None
 
     def event_tables(self) -> dict[str, pd.DataFrame]:
         """The optional tables that are present, by name."""
@@ -153,6 +156,8 @@ class Tables:
         customers imported into a new system) do not make that history longer; only
         when no event table exists does the earliest signup date count.
         """
+        if self.span is not None:
+            return self.span[0]
         firsts = [self.first_day(spec.name) for spec in EVENT_TABLES]
         known = [d for d in firsts if d is not None]
         if not known:
@@ -161,6 +166,8 @@ class Tables:
 
     def data_end(self) -> dt.date:
         """The latest date in any table (the end of the data, unless overridden)."""
+        if self.span is not None:
+            return self.span[1]
         ends = [
             _max_day(self.accounts[c]) for c in ("signup_date", "churn_date") if c in self.accounts
         ]
@@ -236,31 +243,40 @@ def validate_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
     """Coerce and check every table, then cross-check events against accounts."""
     accounts = coerce_table(raw["accounts"], ACCOUNTS)
     check_accounts(accounts)
-    known = pd.Index(accounts["account_id"])
     events: dict[str, pd.DataFrame] = {}
-    unknown: dict[str, int] = {}
-    warnings: list[str] = []
     for spec in EVENT_TABLES:
         if spec.name not in raw:
             continue
         frame = coerce_table(raw[spec.name], spec)
         check_events(frame, spec)
+        events[spec.name] = frame
+    return known_events(accounts, events)
+
+
+def known_events(accounts: pd.DataFrame, events: Mapping[str, pd.DataFrame]) -> Tables:
+    """Tables from coerced and checked frames. Event rows that name an account missing from
+    ``accounts`` are counted and reported, and left out."""
+    known = pd.Index(accounts["account_id"])
+    kept: dict[str, pd.DataFrame] = {}
+    unknown: dict[str, int] = {}
+    warnings: list[str] = []
+    for name, frame in events.items():
         is_known = known.get_indexer(frame["account_id"]) >= 0
         missing = int((~is_known).sum())
         if missing:
-            unknown[spec.name] = missing
+            unknown[name] = missing
             examples = (
                 frame.loc[~is_known, "account_id"].drop_duplicates().head(FIRST_ROWS_SHOWN).tolist()
             )
             message = (
-                f"{spec.name}: {missing} of {len(frame)} rows name accounts not in accounts "
+                f"{name}: {missing} of {len(frame)} rows name accounts not in accounts "
                 f"(e.g. {examples}); they are left out of snapshots"
             )
             log.warning(message)
             warnings.append(message)
             frame = frame.loc[is_known].reset_index(drop=True)
-        events[spec.name] = frame
-    return Tables(accounts=accounts, unknown_accounts=unknown, warnings=tuple(warnings), **events)
+        kept[name] = frame
+    return Tables(accounts=accounts, unknown_accounts=unknown, warnings=tuple(warnings), **kept)
 
 
 def coerce_table(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:

@@ -8,10 +8,11 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -80,6 +81,46 @@ def parse_date(value: str) -> dt.date:
 DataOption = Annotated[
     Path, typer.Option("--data", help="Directory of account tables (Parquet or CSV).")
 ]
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", help="local: one process (default); dask: account partitions (CHURN_ENGINE)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler, tcp://HOST:8786 (CHURN_DASK_SCHEDULER); default a local cluster.",
+    ),
+]
+WorkerMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--worker-memory",
+        help="Local cluster: memory per worker, e.g. 4GiB (CHURN_DASK_WORKER_MEMORY).",
+    ),
+]
+
+
+def on_engine(engine: str | None, scheduler: str | None, worker_memory: str | None) -> dict:
+    """The engine options of a command as settings overrides."""
+    if engine not in (None, "local", "dask"):
+        raise typer.BadParameter(f"--engine {engine!r}: use local or dask")
+    return {"engine": engine, "dask_scheduler": scheduler, "dask_worker_memory": worker_memory}
+
+
+@contextlib.contextmanager
+def engine_client(settings: Any) -> Iterator[Any]:
+    """None for the local engine; for dask, a cluster client (its dashboard printed)."""
+    if settings.engine != "dask":
+        yield None
+        return
+    from training.cluster import dask_client, describe
+
+    with dask_client(settings) as client:
+        typer.secho(describe(client), fg=typer.colors.CYAN, err=True)
+        yield client
 
 
 @app.command("demo-data")
@@ -111,18 +152,30 @@ def demo_data(
 def snapshot(
     data: DataOption,
     as_of: Annotated[str, typer.Option("--as-of", help="Snapshot date (YYYY-MM-DD).")],
-    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
+    out: Annotated[
+        Path, typer.Option(help="Output file: .parquet, .csv or .jsonl (dask: a directory).")
+    ],
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Point-in-time snapshots of every account active on AS_OF."""
     from features.files import write_frame
-    from features.settings import get_settings
-    from features.snapshot import active_points, build_snapshots
+    from features.snapshot import active_snapshots
     from features.tables import load_tables
 
+    settings = load_settings(**on_engine(engine, scheduler, worker_memory))
     day = parse_date(as_of)
+    if settings.engine == "dask":
+        from training.distributed import write_snapshots
+        from training.progress import Steps
+
+        with engine_client(settings) as client:
+            rows = write_snapshots(client, data, day, out, settings, Steps())
+        typer.echo(f"wrote {rows} snapshots at {day} to {out}/ (Parquet, a file per partition)")
+        return
     tables = load_tables(data)
-    points = active_points(tables, [day])
-    frame = build_snapshots(tables, points, exclude_columns=get_settings().exclude_columns)
+    frame = active_snapshots(tables, [day], exclude_columns=settings.exclude_columns)
     write_frame(frame, out, snapshots=True)
     typer.echo(f"wrote {len(frame)} snapshots at {day} to {out}")
 
@@ -214,10 +267,14 @@ def train(
     mapping: MappingOption = None,
     map_pair: MapOption = None,
     table_as_of: TableAsOfOption = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Train a calibrated churn model, track the run in MLflow and register it.
 
     Event tables: --data DIR. A single labelled export: --table FILE --label COLUMN.
+    With --engine dask, snapshots and LightGBM run on a Dask cluster (event tables only).
     """
     require_training_extra()
     from training.fit import load_params
@@ -228,24 +285,32 @@ def train(
         raise DataError(
             "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
         )
-    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    settings = load_settings(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        horizon_days=horizon,
+        **on_engine(engine, scheduler, worker_memory),
+    )
     params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
-    if table is not None:
-        source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
-        prepared = prepare_table_data(source, settings, params.seed, steps)
-    else:
-        plan = (validation_periods, calibration_periods, test_periods)
-        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
-    print_split(prepared.summary)
-    result = train_and_record(
-        prepared,
-        params,
-        settings,
-        promote="always" if promote else "first",
-        steps=steps,
-        run_name=run_name,
-    )
+    if table is not None and settings.engine == "dask":
+        raise DataError("table mode (--table) trains in one process: drop --engine dask")
+    with engine_client(settings) as client:  # a Dask cluster holds the training window
+        if table is not None:
+            source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
+            prepared = prepare_table_data(source, settings, params.seed, steps)
+        else:
+            plan = (validation_periods, calibration_periods, test_periods)
+            prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
+        print_split(prepared.summary)
+        result = train_and_record(
+            prepared,
+            params,
+            settings,
+            promote="always" if promote else "first",
+            steps=steps,
+            run_name=run_name,
+        )
     print_training_result(result, settings)
 
 
@@ -290,12 +355,19 @@ def prepare_event_data(
     data_end: str | None,
     plan: tuple[int, int, int],
     steps: Any,
+    client: Any = None,
 ) -> Any:
-    """Event tables -> labelled, temporally split snapshots (shared by train and retrain)."""
+    """Event tables -> labelled, temporally split snapshots (shared by train and retrain),
+    on a Dask cluster when given its client."""
     from features.tables import load_tables
     from training.dataset import SplitPlan
     from training.pipeline import prepare_events
 
+    if client is not None:
+        from training.distributed import prepare_partitioned
+
+        end = parse_date(data_end) if data_end else None
+        return prepare_partitioned(client, data, settings, every, end, SplitPlan(*plan), steps)
     with steps.step(f"loading tables from {data}"):
         tables = load_tables(data)
     end = parse_date(data_end) if data_end else None
@@ -326,6 +398,9 @@ def retrain(
     run_name: Annotated[
         str | None, typer.Option(help="MLflow run name (default: retrain <data end> <form>).")
     ] = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
 
@@ -344,12 +419,13 @@ def retrain(
         experiment=experiment,
         horizon_days=horizon,
         retrain_min_gain=min_gain,
+        **on_engine(engine, scheduler, worker_memory),
     )
     params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
     plan = (validation_periods, calibration_periods, test_periods)
-    with retrain_guard(settings) as lease:
-        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
+    with retrain_guard(settings) as lease, engine_client(settings) as client:
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
         print_split(prepared.summary)
         result = run_retrain(prepared, params, settings, steps, run_name, lease)
     print_retrain_result(result, settings)
@@ -605,14 +681,14 @@ def evaluate(
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
     from features.timeline import observation_dates
-    from models.registry import load_model
     from training.dataset import label_snapshots
     from training.evaluate import evaluate as evaluate_metrics
     from training.evaluate import finite
     from training.pipeline import lifecycle_stage, record_model_evaluation
 
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model, experiment=experiment)
-    loaded = load_model(settings.resolved_model_uri, settings)
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, experiment=experiment
+    )
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
         raise ModelError(
@@ -674,30 +750,58 @@ def score(
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
     drivers: Annotated[int, typer.Option(min=0, max=10, help="Top drivers per account.")] = 3,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Score every account active at AS_OF: probability, tier, revenue at risk, drivers.
 
     Event tables: --data DIR. A whole export, with the mapping the model was trained with: --table FILE.
+    With --engine dask, OUT is a Parquet directory (a file per account partition).
     """
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import score_frame
 
     one_source(data, table)
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings)
-    columns, day = snapshot_columns(loaded.model, data, table, as_of)
-    scored = score_frame(loaded.model, columns, drivers)
-    write_frame(scored, out)
-    top = scored.sort_values("churn_probability", ascending=False).head(5)
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
+    )
+    if settings.engine == "dask":
+        from training.distributed import write_scores
+        from training.progress import Steps
+
+        events_only(data)
+        with engine_client(settings) as client:
+            day = parse_date(as_of) if as_of else None
+            rows, day, top = write_scores(
+                client, loaded.model, data, day, drivers, out, settings, Steps()
+            )
+    else:
+        columns, day = snapshot_columns(loaded.model, data, table, as_of)
+        scored = score_frame(loaded.model, columns, drivers)
+        write_frame(scored, out)
+        rows, top = len(scored), scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(
-        f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
+        f"scored {rows} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
     )
     typer.echo(
         top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(
             index=False
         )
     )
+
+
+def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
+    """The settings (flags over CHURN_*) and the model they name, loaded and verified."""
+    from models.registry import load_model
+
+    settings = load_settings(**overrides)
+    return settings, load_model(settings.resolved_model_uri, settings)
+
+
+def events_only(data: Path | None) -> None:
+    if data is None:
+        raise DataError("the dask engine reads event tables (--data DIR); --table runs locally")
 
 
 def one_source(data: Path | None, table: Path | None) -> None:
@@ -740,30 +844,50 @@ def monitor(
     fail_on: Annotated[
         str, typer.Option(help="Exit 4 when a feature drifts this much: major, moderate or never.")
     ] = "never",
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Drift of today's accounts against the model's training data (PSI per feature).
 
     PSI below 0.10 is stable, 0.10-0.25 moderate, 0.25 and above major: the features
     the model leans on no longer look like what it learnt from, so retrain or investigate.
+    With --engine dask, drift is tallied per account partition and merged.
     """
     from rich.console import Console
     from rich.table import Table
 
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import DRIFT_LEVELS, drift_frame
 
     if fail_on not in ("major", "moderate", "never"):
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
     one_source(data, table)
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings)
-    columns, day = snapshot_columns(loaded.model, data, table, as_of)
-    report = drift_frame(loaded.model, columns)
-    probability = loaded.model.predict_proba(columns)
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
+    )
+    if settings.engine == "dask":
+        from training.distributed import drift
+        from training.progress import Steps
+
+        events_only(data)
+        with engine_client(settings) as client:
+            day = parse_date(as_of) if as_of else None
+            found = drift(client, loaded.model, data, day, settings, Steps())
+        report, accounts, mean, day = (
+            found.report,
+            found.accounts,
+            found.mean_probability,
+            found.day,
+        )
+    else:
+        columns, day = snapshot_columns(loaded.model, data, table, as_of)
+        report = drift_frame(loaded.model, columns)
+        probability = loaded.model.predict_proba(columns)
+        accounts, mean = len(probability), probability.mean()
     base_rate = loaded.model.base_rate
     shown = Table(
-        title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})"
+        title=f"Drift at {day}: {accounts:,} accounts vs {loaded.uri} (version {loaded.version})"
     )
     for name in ("feature", "psi", "level", "missing_in_training", "missing_now"):
         shown.add_column(name, justify="left" if name in ("feature", "level") else "right")
@@ -778,7 +902,7 @@ def monitor(
     console = Console()
     console.print(shown)
     console.print(
-        f"mean churn probability {probability.mean():.4f} (training base rate {base_rate:.4f}); "
+        f"mean churn probability {mean:.4f} (training base rate {base_rate:.4f}); "
         f"{(report['level'] == 'major').sum()} major, {(report['level'] == 'moderate').sum()} moderate"
     )
     if out is not None:

@@ -176,6 +176,44 @@ class Boosted:
     trees: int
     validation_loss: float
     curve: tuple[float, ...] = ()  # validation log loss per iteration
+    train_rows: int | None = None  # rows learnt from, when more than this process holds
+
+
+class Boosting:
+    """Where boosters learn: here, on the parts handed over. A cluster boosting
+    (training.distributed.DaskBoosting) trains on the whole window its workers hold, and
+    the ``train`` part handed here is then a sample of it (the linear parts and the
+    profile fit on that)."""
+
+    def early_stopped(
+        self,
+        spec: FeatureSpec,
+        train: Part,
+        validation: Part,
+        params: TrainParams,
+        linear: LinearBase | None,
+        pruning: Pruning | None = None,
+    ) -> Boosted:
+        return early_stopped(spec, train, validation, params, linear, pruning)
+
+    @property
+    def local(self) -> bool:
+        """True when boosters learn from the parts handed over (so a search may hand it a
+        subset of the train rows, and prune)."""
+        return True
+
+    def refit(
+        self,
+        spec: FeatureSpec,
+        parts: Sequence[Part],
+        form: ModelForm,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> lgb.Booster:
+        both = Part(*_stacked(parts))
+        init = None if linear is None else linear.margin(both.features)
+        trees = form.trees_for(len(both.label), params.num_boost_round)
+        return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees)
 
 
 def _dataset(
@@ -289,10 +327,12 @@ def holdout_folds(
 
 
 def lightgbm_fits(
-    spec: FeatureSpec, folds: Sequence[tuple[Part, Part]]
+    spec: FeatureSpec, folds: Sequence[tuple[Part, Part]], boosting: Boosting | None = None
 ) -> Callable[[TrainParams, int, Pruning], Evaluation]:
     """Fit one candidate on one fold (LightGBM early-stopped on the fold's held-out rows);
-    the linear base of each fold is fitted once and shared by every candidate."""
+    the linear base of each fold is fitted once and shared by every candidate. A cluster
+    ``boosting`` learns from the whole training window its workers hold, without pruning."""
+    boosting = boosting or Boosting()
     categorical = [spec.names.index(c) for c in spec.categorical]
     linears: dict[tuple[int, float], LinearBase] = {}
 
@@ -307,7 +347,9 @@ def lightgbm_fits(
                 )
             linear = linears[key]
         try:
-            boosted = early_stopped(spec, train, validation, params, linear, pruning)
+            boosted = boosting.early_stopped(
+                spec, train, validation, params, linear, pruning if boosting.local else None
+            )
         except Pruned as pruned:
             return Evaluation(pruned.loss, pruned.iteration + 1, pruned=True)
         margin = boosted.booster.predict(
@@ -345,6 +387,7 @@ def choose_model_form(
     params: TrainParams,
     inner_folds: int = 0,
     settled: np.ndarray | None = None,
+    boosting: Boosting | None = None,
 ) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
     """Model form and capacity, whichever held-out data prefers, with the early-stopped booster.
 
@@ -354,12 +397,17 @@ def choose_model_form(
     marks the train rows whose labels were known on the first validation date: candidates
     learn only from those (the others' outcomes fall inside the validation window, which
     would reward a model for recognising accounts). The chosen candidate is then stopped
-    early on every train row, as before the search.
+    early on every train row, as before the search. A cluster ``boosting`` (Dask) learns
+    every candidate from the whole training window its workers hold: there ``settled``
+    and pruning do not apply.
     """
+    boosting = boosting or Boosting()
+    if not boosting.local:
+        settled, inner_folds = None, 0
     folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed, settled)
     searched_rows = len(folds[0][0].label)
     result = search(
-        holdout_objective(lightgbm_fits(spec, folds), len(folds)),
+        holdout_objective(lightgbm_fits(spec, folds, boosting), len(folds)),
         params,
         forms(params),
         searched_rows,
@@ -376,7 +424,7 @@ def choose_model_form(
         if chosen.model_form == "linear+trees":
             categorical = [spec.names.index(c) for c in spec.categorical]
             linear = LinearBase(chosen.baseline_c).fit(train.features, train.label, categorical)
-        boosted = early_stopped(spec, train, validation, chosen, linear)
+        boosted = boosting.early_stopped(spec, train, validation, chosen, linear)
     report = {**result.report(), "early_stopping_trees": boosted.trees}
     log.info(
         "model form %s, capacity %s (validation log loss %s)",
@@ -385,24 +433,24 @@ def choose_model_form(
         report["validation_log_loss"],
     )
     booster = lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees))
-    form = ModelForm(
-        chosen.model_form, boosted.trees, len(train.label), report, chosen, result.without_fits()
-    )
+    rows = boosted.train_rows or len(train.label)
+    form = ModelForm(chosen.model_form, boosted.trees, rows, report, chosen, result.without_fits())
     return form, booster, linear
 
 
 def fit_form(
-    spec: FeatureSpec, parts: Sequence[Part], form: ModelForm, params: TrainParams
+    spec: FeatureSpec,
+    parts: Sequence[Part],
+    form: ModelForm,
+    params: TrainParams,
+    boosting: Boosting | None = None,
 ) -> tuple[lgb.Booster, LinearBase | None]:
     """The chosen form, fitted on the given windows together with the size early stopping found."""
-    both = Part(*_stacked(parts))
     linear = None
     if form.name == "linear+trees":
         categorical = [spec.names.index(c) for c in spec.categorical]
-        linear = LinearBase(params.baseline_c).fit(both.features, both.label, categorical)
-    init = None if linear is None else linear.margin(both.features)
-    trees = form.trees_for(len(both.label), params.num_boost_round)
-    return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees), linear
+        linear = LinearBase(params.baseline_c).fit(*_stacked(parts), categorical)
+    return (boosting or Boosting()).refit(spec, parts, form, params, linear), linear
 
 
 def fit_chosen_model(
@@ -414,6 +462,7 @@ def fit_chosen_model(
     metadata: dict[str, Any],
     inner_folds: int = 0,
     settled: np.ndarray | None = None,
+    boosting: Boosting | None = None,
 ) -> tuple[ChurnModel, ModelForm]:
     """Booster (form and capacity chosen on held-out rows), calibrator on the calibration
     window; with the model, what the search chose and tried (logged by the pipeline).
@@ -422,10 +471,10 @@ def fit_chosen_model(
     With ``refit`` the served booster then learns from every window before test, keeping
     that calibrator: those windows hold the most recent labelled rows, and churn drifts.
     The test window stays unseen, so the test metrics judge exactly what is served.
-    ``inner_folds`` and ``settled``: see :func:`choose_model_form`.
+    ``inner_folds``, ``settled`` and ``boosting``: see :func:`choose_model_form`.
     """
     form, booster, linear = choose_model_form(
-        spec, train, validation, params, inner_folds, settled=settled
+        spec, train, validation, params, inner_folds, settled=settled, boosting=boosting
     )
     params = form.params
     base_rate = float(np.mean(train.label))
@@ -438,7 +487,9 @@ def fit_chosen_model(
     )
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
-        model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
+        model.booster, model.linear = fit_form(
+            spec, [train, validation, calibration], form, params, boosting
+        )
     model.card = model.card.replace(
         **form.report,
         trees=model.booster.num_trees(),

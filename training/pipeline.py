@@ -46,7 +46,7 @@ from training.evaluate import (
     plot_shap_summary,
     stage_table,
 )
-from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model
+from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_chosen_model
 from training.progress import Steps
 from training.search import SearchResult
 from training.track import (
@@ -74,6 +74,10 @@ class Prepared:
     tags: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
     cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
+    # When the training window lives on a cluster (training.distributed), frames["train"] is
+    # a sample of it here, the spec was learnt from all of it, and boosting trains there.
+    spec: FeatureSpec | None = None
+    boosting: Boosting | None = None
 
     def columns(self, split: str) -> Columns:
         return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
@@ -127,12 +131,41 @@ def prepare_events(
     plan = plan or SplitPlan()
     training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
     frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
-    summary = training.summary()
+    span = (training.data_start, training.data_end)
+    return describe_events(
+        frames,
+        training.summary(),
+        span,
+        training.dates,
+        tables,
+        horizon_days,
+        every,
+        plan,
+        exclude_columns,
+    )
+
+
+def describe_events(
+    frames: dict[str, pd.DataFrame],
+    summary: pd.DataFrame,
+    span: tuple[dt.date, dt.date],
+    dates: Sequence[dt.date],
+    tables: Tables,
+    horizon_days: int,
+    every: str,
+    plan: SplitPlan,
+    exclude_columns: Sequence[str],
+) -> Prepared:
+    """What a run records about event-table training data: window, rows, warnings.
+
+    ``tables`` need only hold the data set's shape (which tables and columns) and its
+    unknown-account counts: a cluster describes its data without collecting it.
+    """
     window = {
-        "data_start": training.data_start.isoformat(),
-        "data_end": training.data_end.isoformat(),
-        "first_as_of": training.dates[0].isoformat(),
-        "last_as_of": training.dates[-1].isoformat(),
+        "data_start": span[0].isoformat(),
+        "data_end": span[1].isoformat(),
+        "first_as_of": dates[0].isoformat(),
+        "last_as_of": dates[-1].isoformat(),
     }
     tags = {
         "mode": "events",
@@ -193,10 +226,16 @@ def fit_splits(
     steps: Steps,
     inner_folds: int = 0,
     settled: np.ndarray | None = None,
+    spec: FeatureSpec | None = None,
+    boosting: Boosting | None = None,
 ) -> Fitted:
     """Spec on train; booster (form and capacity chosen on validation, or on ``inner_folds``
-    of train + validation) and calibrators on calibration."""
-    spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
+    of train + validation) and calibrators on calibration.
+
+    A spec learnt elsewhere (from a whole training window on a cluster) and a boosting
+    that trains there replace what this process would learn from ``columns["train"]``.
+    """
+    spec = spec or FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
@@ -215,6 +254,7 @@ def fit_splits(
             metadata,
             inner_folds,
             settled,
+            boosting=boosting,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
@@ -262,6 +302,8 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         steps,
         search_folds(prepared, params),
         settled_train_rows(prepared),
+        prepared.spec,
+        prepared.boosting,
     )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
