@@ -27,3 +27,13 @@ class DataError(ChurnError):
 
 class ModelError(ChurnError):
     """A model cannot be trained, loaded or used (wrong format, checksum, too little data)."""
+
+
+QUOTED_CHARACTERS = 40
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message names what it refuses without
+    echoing a client's megabyte back (or filling a log with it)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
