@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from features.errors import ChurnError, DataError, ModelError
+from features.redact import redact
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -42,7 +43,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ChurnError as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {redact(str(error))}", fg=typer.colors.RED, err=True)
             code = next(c for kind, c in EXIT_CODES.items() if isinstance(error, kind))
             raise typer.Exit(code) from None
 
@@ -122,9 +123,9 @@ ModelOption = Annotated[
 
 def load_settings(**overrides: Any):
     """The settings object, with CLI flags taking precedence over CHURN_* variables."""
-    from features.settings import Settings
+    from features.settings import read_settings
 
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    return read_settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
@@ -752,18 +753,15 @@ def serve(
     imported here only), keeps a verified copy under CHURN_HOME/model-cache and publishes
     it to the workers, which load that local file (/ready is 503 until they have one). It
     polls the alias every CHURN_MODEL_POLL_SECONDS and answers /admin/reload. API keys come
-    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
+    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE (admin keys: CHURN_ADMIN_KEYS[_FILE]);
+    without any, it serves only on a loopback address unless CHURN_ALLOW_ANONYMOUS=true.
+    Docs at /docs.
     """
-    from pydantic import ValidationError
-
     from service.serve import run
 
-    try:
-        settings = load_settings(
-            host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
-        )
-    except ValidationError as exc:
-        raise ChurnError(f"invalid settings: {exc}") from None
+    settings = load_settings(
+        host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
+    )
     if not run(settings):
         raise ChurnError("the server could not start: see the error logged above")
 

@@ -34,6 +34,7 @@ from service.holder import ModelHolder, RegistrySource
 AS_OF = "2025-06-01"
 AS_OF_DAY = float((np.datetime64(AS_OF) - np.datetime64("1970-01-01")).astype(int))
 KEY = "test-key-0123456789"
+ADMIN_KEY = "admin-key-0123456789"
 
 
 def snapshot_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -175,6 +176,7 @@ def make_client(registry: FakeRegistry, tmp_path: Path) -> Iterator[Callable[...
     clients: list[TestClient] = []
 
     def make(load: bool = True, **overrides: Any) -> TestClient:
+        overrides.setdefault("reload_min_seconds", 0)
         settings = Settings(home=tmp_path, model_poll_seconds=0, **overrides)
         holder = ModelHolder(settings, RegistrySource(settings, registry.load, registry.peek))
         if load:
