@@ -33,7 +33,8 @@ import anyio
 import numpy as np
 
 from features.errors import ChurnError, ModelError
-from features.schema import AccountSnapshot, records_to_columns
+from features.redact import redact
+from features.schema import AccountSnapshot, attribute_names, records_to_columns
 from features.settings import Settings
 from models.bundle import ChurnModel
 from service.pointer import Failure, PointerFile
@@ -61,6 +62,7 @@ class Serving:
     ref: dict[str, str | None]  # {name, version, run_id}
     identity: str | None  # what polling compares (registry version, bundle SHA-256)
     wide: ChurnModel  # the same model predicting with more threads (large batches)
+    attributes: tuple[str, ...]  # the attributes the model reads: the only ones made columns
 
     @property
     def model(self) -> ChurnModel:
@@ -380,6 +382,7 @@ class ModelHolder:
             ref={"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id},
             identity=identity,
             wide=wide,
+            attributes=tuple(attribute_names(model.spec.inputs)),
         )
         self.current = serving  # the swap: one reference assignment
         self._failed_identity = None
@@ -425,6 +428,7 @@ class ModelHolder:
     ) -> None:
         if identity is not None:
             self._failed_identity = identity
+        message = redact(message)
         self.last_reload = ReloadStatus(at or _now(), False, version, message)
         log.error(
             "model load failed",

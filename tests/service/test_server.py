@@ -16,6 +16,7 @@ from features.schema import AccountSnapshot, records_to_columns
 from models.bundle import ChurnModel
 
 from .conftest import (
+    ADMIN_KEY,
     AS_OF,
     KEY,
     Served,
@@ -29,6 +30,7 @@ from .conftest import (
 )
 
 AUTH = {"X-API-Key": KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +165,9 @@ def test_concurrent_burst_has_no_5xx(served: Served) -> None:
 
     async def burst() -> list[int]:
         limits = httpx.Limits(max_connections=16)
+        headers = {**AUTH, "Content-Type": "application/json"}
         async with httpx.AsyncClient(
-            base_url=served.url, limits=limits, timeout=30, headers=AUTH
+            base_url=served.url, limits=limits, timeout=30, headers=headers
         ) as client:
             calls = [client.post("/v1/score", content=bodies[i % len(bodies)]) for i in range(300)]
             return [r.status_code for r in await asyncio.gather(*calls)]
@@ -202,7 +205,15 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("registry")
     (tmp / "home").mkdir()
     server = start_server(
-        tmp, "--workers", "1", env={"CHURN_API_KEYS": KEY, "CHURN_MODEL_POLL_SECONDS": "0.5"}
+        tmp,
+        "--workers",
+        "1",
+        env={
+            "CHURN_API_KEYS": KEY,
+            "CHURN_ADMIN_KEYS": ADMIN_KEY,
+            "CHURN_MODEL_POLL_SECONDS": "0.5",
+            "CHURN_RELOAD_MIN_SECONDS": "0",
+        },
     )
     yield server, tmp / "home"
     server.stop()
@@ -218,11 +229,14 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     champion is refused (old model keeps serving, error in /v1/model); a good one swaps in."""
     server, home = store
     server.wait(
-        lambda: "last attempt failed" in server.get("/ready").text,
+        lambda: "last attempt failed" in server.get("/v1/model", headers=AUTH).text,
         timeout=60,
         what="a first failed load",
     )
-    ready = server.get("/ready")
+    assert server.get("/ready").json() == {
+        "detail": "no model loaded yet; GET /v1/model (with a key) says why"
+    }
+    ready = server.get("/v1/model", headers=AUTH)
     assert ready.status_code == 503
     assert ready.json()["detail"].startswith(
         "no model loaded yet (models:/churn-model@champion): last attempt failed: "
@@ -245,7 +259,7 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
         "churn-model", "champion", "3"
     )
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 503
     assert "failed (still serving version 2)" in reload.json()["detail"]
     assert "SHA-256" in reload.json()["detail"] and "refusing to load" in reload.json()["detail"]
@@ -258,7 +272,7 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     assert server.post("/v1/score", json=snapshot(), headers=AUTH).json()["model"]["version"] == "2"
 
     register(fit_model(seed=8), home, promote=True)
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 200 and reload.json()["model"]["version"] == "4"
     assert server.post("/v1/score", json=snapshot(), headers=AUTH).json()["model"]["version"] == "4"
 
