@@ -339,6 +339,8 @@ def _text(column: pd.Series) -> pd.Series:
 def _dates(
     column: pd.Series, table: str, name: str, warnings: list[str] | None = None
 ) -> pd.Series:
+    if isinstance(column.dtype, pd.ArrowDtype):  # e.g. Parquet date32: read as its ISO text
+        column = column.astype(object)
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = column
     else:

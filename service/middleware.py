@@ -73,7 +73,7 @@ class Observe:
                     message = await receive()
             except TimeoutError:
                 raise RequestTimeout(
-                    f"the request body did not arrive within {BODY_SECONDS:.0f} s"
+                    f"the request body did not arrive within {BODY_SECONDS:g} s"
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

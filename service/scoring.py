@@ -257,7 +257,8 @@ def _isolated(
 ) -> list[dict[str, Any]]:
     """``attempt`` failed on ``snapshots``: results for those that score, entries for the rest."""
     failed = _failing(snapshots, attempt, error)
-    scored = iter(attempt([s for i, s in enumerate(snapshots) if i not in failed]))
+    good = [s for i, s in enumerate(snapshots) if i not in failed]
+    scored = iter(attempt(good) if good else ())
     return [
         _unscored(s, failed[i]) if i in failed else next(scored) for i, s in enumerate(snapshots)
     ]
