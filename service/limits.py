@@ -34,6 +34,7 @@ HEADER_SECONDS = 10.0  # request line and headers must arrive within this (servi
 HEADER_BYTES = 64 * 1024  # request line and headers at most this large (service.protocol)
 CONNECTIONS = 512  # per worker; uvicorn answers 503 above it (``limit_concurrency``)
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+HEALTHCHECK_SECONDS = 30  # a worker silent this long to the supervisor's ping is replaced
 
 
 def body_limit(path: str, settings: Settings) -> int:

@@ -55,6 +55,10 @@ def worker_environment(settings: Settings, serving_dir: Path, metrics_dir: Path)
         # turns: what kept one worker from taking a whole burst when all shared a socket,
         # and still matters where they do (uvicorn's SIGHUP restarts hand every socket over).
         "UV_TCP_SINGLE_ACCEPT": "1",
+        # glibc: buffers of 128 KiB and more (a batch body, its columns) are mapped apart and
+        # unmapped when freed. Its default raises that threshold after the first large free,
+        # and a worker kept ~50 MB for good after one 20 MB body.
+        "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
     }
 
 
@@ -99,7 +103,7 @@ def _supervise(settings: Settings, sockets: list[socket.socket], workers: int) -
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
-    from service.limits import CONNECTIONS, KEEP_ALIVE_SECONDS
+    from service.limits import CONNECTIONS, HEALTHCHECK_SECONDS, KEEP_ALIVE_SECONDS
     from service.logs import log_config
 
     config = uvicorn.Config(
@@ -118,6 +122,9 @@ def _supervise(settings: Settings, sockets: list[socket.socket], workers: int) -
         log_config=log_config(settings.log_level),
         server_header=False,
         timeout_graceful_shutdown=10,
+        # A worker busy with a large batch on a crowded host may answer the supervisor's ping
+        # late; uvicorn's 5 s would kill it and every request it holds.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     # Even one worker runs apart from this process: workers never import MLflow.
     supervisor = supervisor_class()(config, sockets=sockets)

@@ -311,3 +311,19 @@ def test_invalid_configuration_stops_the_server_with_the_reason(
         in done.stderr
     )
     assert "error: the server could not start: see the error logged above" in done.stderr
+
+
+def test_a_killed_workers_gauges_leave_metrics(served: Served) -> None:
+    """Runs last with `served`: a worker killed outright never removes its live gauges
+    itself; the supervisor does when it replaces it."""
+    import os
+    import signal
+
+    victim = served.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    served.wait(
+        lambda: str(victim) not in served.ready_workers() and len(served.ready_workers()) == 2,
+        timeout=90,
+        what="the replacement worker, and the killed one's gauges gone",
+    )
+    assert f'pid="{victim}"' not in served.get("/metrics").text
