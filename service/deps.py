@@ -124,9 +124,10 @@ async def read_body(request: Request, adapter: TypeAdapter[T]) -> T:
 
 async def handle_batch(
     request: Request, services: Services, adapter: TypeAdapter[T], work: Callable[[T], Any]
-) -> Any:
-    """A batch body: count its accounts (413 above the limit), validate, then ``work`` on it;
-    a large body is validated and worked on in a thread, one at a time (``Gate``)."""
+) -> Response:
+    """A batch body: count its accounts (413 above the limit), validate, ``work`` on it and
+    answer with what it returns; a large body is all of that in a thread, one at a time
+    (``Gate``), its answer serialised there too."""
     body = await read_json(request)
     limit = services.settings.batch_limit
 
@@ -137,7 +138,7 @@ async def handle_batch(
         if len(accounts) > limit:  # the count above is exact for valid JSON: a safety net
             raise batch_too_large(len(accounts), limit)
         note_accounts(request, [a.account_id for a in accounts])
-        return work(batch)
+        return json_response(work(batch))
 
     return await services.gate.handle(len(body), run)
 

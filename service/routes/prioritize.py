@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.deps import answering, handle_batch, json_body_doc, json_response
+from service.deps import answering, handle_batch, json_body_doc
 from service.routes.score import ERRORS
 from service.schemas import PrioritizeRequest, PrioritizeResponse
 
@@ -30,4 +30,4 @@ async def prioritize(request: Request) -> Response:
     def rank(body: PrioritizeRequest) -> dict[str, Any]:
         return services.scorer.prioritize(serving, body)
 
-    return json_response(await handle_batch(request, services, services.requests.prioritize, rank))
+    return await handle_batch(request, services, services.requests.prioritize, rank)

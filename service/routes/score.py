@@ -74,8 +74,8 @@ async def score_batch(request: Request) -> Response:
     services, serving = answering(request)
     explain = explain_flag(request)
 
-    def score(batch: ScoreBatchRequest) -> list[dict[str, Any]]:
-        return services.scorer.score(serving, batch.accounts, "score_batch", explain)
+    def score(batch: ScoreBatchRequest) -> dict[str, Any]:
+        results = services.scorer.score(serving, batch.accounts, "score_batch", explain)
+        return {"accounts": results, "model": serving.ref}
 
-    results = await handle_batch(request, services, services.requests.score_batch, score)
-    return json_response({"accounts": results, "model": serving.ref})
+    return await handle_batch(request, services, services.requests.score_batch, score)
