@@ -298,6 +298,24 @@ def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Se
     return served
 
 
+def serve_refused(
+    tmp: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `churn serve` that is expected to stop at start-up; its exit code and output."""
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "PROMETHEUS_"))
+    }
+    environment.update({"CHURN_HOME": str(tmp), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port()), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        cwd=tmp,
+    )
+
+
 def today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 

@@ -9,9 +9,6 @@ serves. Beside it, a refusal to start unprotected on a network address.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from features.settings import Settings
 from service.app import create_app
 
-from .conftest import KEY, Served, free_port, start_server
+from .conftest import KEY, Served, serve_refused, start_server
 
 EXAMPLES = 25  # per operation in `make test`: bounded, so the suite stays fast
 THOROUGH_EXAMPLES = 100  # per operation in `make quality`, after schemathesis' coverage phase
@@ -138,25 +135,7 @@ def test_the_thorough_fuzzing_reached_every_operation() -> None:
     reached_every_operation("thorough")
 
 
-def test_no_keys_on_a_network_address_refuses_to_start(tmp_path: Path, bundle: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "PROMETHEUS_"))}
-    env["CHURN_HOME"] = str(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
-    )
+def test_no_keys_on_a_network_address_refuses_to_start(tmp_path: Path) -> None:
+    done = serve_refused(tmp_path, "--host", "0.0.0.0")
     assert done.returncode == 1
     assert "error: refusing to serve on 0.0.0.0 without API keys" in done.stderr

@@ -23,8 +23,8 @@ from .conftest import (
     accounts,
     corrupt,
     fit_model,
-    free_port,
     register,
+    serve_refused,
     snapshot,
     start_server,
 )
@@ -280,30 +280,13 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
 def test_invalid_configuration_stops_the_server_with_the_reason(
     tmp_path: Path, bundle: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "PROMETHEUS_"))}
-    env.update({"CHURN_HOME": str(tmp_path), "CHURN_PLAYBOOK": str(tmp_path / "absent.toml")})
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--workers",
-            "2",
-            "--model",
-            str(bundle),
-            "--port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
+    done = serve_refused(
+        tmp_path,
+        "--workers",
+        "2",
+        "--model",
+        str(bundle),
+        env={"CHURN_PLAYBOOK": str(tmp_path / "absent.toml")},
     )
     assert done.returncode == 1
     assert (
