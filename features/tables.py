@@ -243,18 +243,11 @@ def load_tables(
 def validate_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
     """Coerce and check every table, then cross-check events against accounts."""
     warnings: list[str] = []
-    for name, frame in raw.items():
-        if len(frame) == 0:
-            raise DataError(
-                "the table has no rows"
-                + (
-                    ": there is no account to snapshot, train on or score"
-                    if name == "accounts"
-                    else "; leave the file out when there is nothing to record (its"
-                    " indicators are then absent, not zero)"
-                ),
-                table=name,
-            )
+    if len(raw["accounts"]) == 0:
+        raise DataError(
+            "the table has no rows: there is no account to snapshot, train on or score",
+            table="accounts",
+        )
     accounts = coerce_table(raw["accounts"], ACCOUNTS, warnings)
     check_accounts(accounts)
     known = pd.Index(accounts["account_id"])

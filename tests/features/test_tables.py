@@ -219,12 +219,6 @@ def test_empty_accounts_table_is_an_error(frames) -> None:
     assert caught.value.table == "accounts"
 
 
-def test_empty_event_table_is_an_error_not_zeros(frames) -> None:
-    frames["contacts"] = frames["contacts"].head(0)
-    with pytest.raises(DataError, match="contacts: the table has no rows; leave the file out"):
-        load_tables(None, frames)
-
-
 def test_a_long_bad_value_is_quoted_short(frames) -> None:
     frames["accounts"].loc[0, "contract_type"] = "x" * 100_000
     with pytest.raises(DataError) as caught:
