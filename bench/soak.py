@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -352,10 +353,25 @@ def start(work: Path, port: int, workers: int) -> subprocess.Popen:
             work / "serve.log",
             {"X-API-Key": KEY},
         )
+        wait_for_every_worker(port, workers)
     except BaseException:
         serve.stop(process)
         raise
     return process
+
+
+def wait_for_every_worker(port: int, workers: int, timeout: float = 180.0) -> None:
+    """Until every worker serves a model (one answering says nothing of the others, which
+    would answer 503 meanwhile): ``churn_model_info`` in the aggregated /metrics, per pid."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        ready = set(re.findall(r'^churn_model_info\{[^}]*pid="(\d+)"[^}]*\} 1\.0$', text, re.M))
+        if len(ready) >= workers:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"not every one of {workers} workers had a model within {timeout:.0f} s")
 
 
 # --- the report --------------------------------------------------------------------------------
