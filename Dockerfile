@@ -37,4 +37,5 @@ ENV PATH=/opt/serve/bin:$PATH
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
   CMD python -c "import sys,urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"
+# On 0.0.0.0 it needs CHURN_API_KEYS[_FILE] (or CHURN_ALLOW_ANONYMOUS=true behind a gateway).
 CMD ["churn", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -196,9 +196,9 @@ ModelOption = Annotated[
 
 def load_settings(**overrides: Any):
     """The settings object, with CLI flags taking precedence over CHURN_* variables."""
-    from features.settings import Settings
+    from features.settings import read_settings
 
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    return read_settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
@@ -1037,18 +1037,15 @@ def serve(
     imported here only), keeps a verified copy under CHURN_HOME/model-cache and publishes
     it to the workers, which load that local file (/ready is 503 until they have one). It
     polls the alias every CHURN_MODEL_POLL_SECONDS and answers /admin/reload. API keys come
-    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
+    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE (admin keys: CHURN_ADMIN_KEYS[_FILE]);
+    without any, it serves only on a loopback address unless CHURN_ALLOW_ANONYMOUS=true.
+    Docs at /docs.
     """
-    from pydantic import ValidationError
-
     from service.serve import run
 
-    try:
-        settings = load_settings(
-            host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
-        )
-    except ValidationError as exc:
-        raise ChurnError(f"invalid settings: {exc}") from None
+    settings = load_settings(
+        host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
+    )
     if not run(settings):
         raise ChurnError("the server could not start: see the error logged above")
 
