@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     retrain_max_ece: float = Field(
         0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
     )
+    prediction_log: bool = Field(
+        True, description="`churn score` keeps what it scored under home/predictions."
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

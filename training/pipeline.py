@@ -63,6 +63,7 @@ class Trained:
     baseline_metrics: dict[str, float]
     test_probability: np.ndarray
     baseline_probability: np.ndarray
+    fitted: Fitted | None = None  # model and baseline, to score other rows (the backtest)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         baseline_metrics.update(cv_baseline)
     fitted.model.metadata["metrics"] = metrics
     fitted.model.metadata["baseline_metrics"] = baseline_metrics
-    return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
+    return Trained(
+        fitted.model, metrics, baseline_metrics, probability, baseline_probability, fitted
+    )
 
 
 def cross_validate(

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,10 +143,13 @@ def retrain(
     settings: Settings,
     steps: Steps | None = None,
     run_name: str | None = None,
+    realized: Callable[[str], Mapping[str, float]] | None = None,
 ) -> RetrainResult:
     """Train a challenger, compare it with the champion on the same window, promote the winner.
 
     The caller holds :func:`retrain_lock` for the whole job (data preparation included).
+    ``realized(version)`` gives the champion's realized figures from the prediction log
+    (``training.outcomes.champion_outcomes``), recorded on the run as ``champion_realized_*``.
     """
     from mlflow import MlflowClient
 
@@ -169,6 +172,8 @@ def retrain(
     if champion is not None:
         client.set_tag(run_id, "retrain.champion_version", str(champion.version))
         for key, value in (previous or {}).items():
+            client.log_metric(run_id, f"champion_{key}", value)
+        for key, value in (realized(str(champion.version)) if realized else {}).items():
             client.log_metric(run_id, f"champion_{key}", value)
     if verdict.promote:  # the last step: anything failing before leaves the champion as it was
         move_alias(client, settings.model_name, settings.champion_alias, trained.registered.version)
