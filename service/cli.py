@@ -699,9 +699,6 @@ def report(
     actions) and expected churners by segment; the backtest and the realized outcomes of
     logged predictions when they exist.
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from features.tables import load_tables
     from training.predictions import LOG_DIR
     from training.report.build import build_report, gather, score_now, write_report
@@ -728,30 +725,24 @@ def report(
     )
     built = build_report(inputs)
     write_report(built, out)
-    monthly = built.table("monthly")
-    shown = Table(title=f"Churn by month ({data})")
-    columns = {  # column: (header, format); the CSV has the full names
-        "customers_start": ("start", "{:,.0f}"),
-        "new": ("new", "{:,.0f}"),
-        "lost": ("lost", "{:,.0f}"),
-        "lost_early": ("early", "{:.0f}"),
-        "lost_mid": ("mid", "{:.0f}"),
-        "lost_late": ("late", "{:.0f}"),
-        "churn_rate": ("churn", "{:.2%}"),
-        "annualized_churn_rate": ("a year", "{:.1%}"),
-        "retention_rate": ("retention", "{:.2%}"),
-        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
-        "net_revenue_retention": ("NRR", "{:.1%}"),
-    }
-    shown.add_column("month", no_wrap=True)
-    for header, _ in columns.values():
-        shown.add_column(header, justify="right", no_wrap=True)
-    for row in monthly.tail(months).itertuples():
-        shown.add_row(
-            row.month.strftime("%Y-%m"),
-            *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()),
-        )
-    Console().print(shown)
+    print_table(
+        f"Churn by month ({data})",
+        built.table("monthly").tail(months),
+        {  # column: (header, format); the CSVs have the full names
+            "month": ("month", "%Y-%m"),
+            "customers_start": ("start", "{:,.0f}"),
+            "new": ("new", "{:,.0f}"),
+            "lost": ("lost", "{:,.0f}"),
+            "lost_early": ("early", "{:.0f}"),
+            "lost_mid": ("mid", "{:.0f}"),
+            "lost_late": ("late", "{:.0f}"),
+            "churn_rate": ("churn", "{:.2%}"),
+            "annualized_churn_rate": ("a year", "{:.1%}"),
+            "retention_rate": ("retention", "{:.2%}"),
+            "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
+            "net_revenue_retention": ("NRR", "{:.1%}"),
+        },
+    )
     typer.echo(f"wrote {out / 'report.html'}, {out / 'report.json'} and the CSVs in {out}")
 
 
@@ -826,41 +817,47 @@ def backtest(
     folder = out or settings.resolved_home / "backtest"
     with steps.step(f"writing {folder} and logging to MLflow at {settings.resolved_tracking_uri}"):
         run_id = save_backtest(result, params, str(data), every, folder, settings)
-    print_backtest(result.table, settings.horizon_days)
+    print_table(
+        f"Backtest: realized over the {settings.horizon_days} days after each origin",
+        result.table,
+        {
+            "origin": ("origin", "%Y-%m-%d"),
+            "accounts": ("accounts", "{:,.0f}"),
+            "churners": ("churners", "{:,.0f}"),
+            "roc_auc": ("ROC-AUC", "{:.3f}"),
+            "baseline_roc_auc": ("baseline", "{:.3f}"),
+            "naive_roc_auc": ("naive", "{:.3f}"),
+            "lift_top10": ("lift@10%", "{:.2f}"),
+            "ece": ("ECE", "{:.4f}"),
+            "predicted_churners": ("predicted", "{:,.1f}"),
+            "realized_churners": ("realized", "{:,.0f}"),
+            "note": ("note", None),
+        },
+    )
     typer.echo(f"wrote {folder}; run {run_id} in experiment '{settings.experiment}'")
 
 
-def print_backtest(table: Any, horizon: int) -> None:
+def print_table(title: str, frame: Any, columns: dict[str, tuple[str, str | None]]) -> None:
+    """A frame on the terminal: ``columns`` maps a column to (header, format), a number
+    format (``{:.2%}``, right-aligned), a date pattern (``%Y-%m``) or None (text as is)."""
     from rich.console import Console
     from rich.table import Table
 
-    shown = Table(title=f"Backtest: realized over the {horizon} days after each origin")
-    columns = {
-        "accounts": ("accounts", "{:,.0f}"),
-        "churners": ("churners", "{:,.0f}"),
-        "roc_auc": ("ROC-AUC", "{:.3f}"),
-        "baseline_roc_auc": ("baseline", "{:.3f}"),
-        "naive_roc_auc": ("naive", "{:.3f}"),
-        "lift_top10": ("lift@10%", "{:.2f}"),
-        "ece": ("ECE", "{:.4f}"),
-        "predicted_churners": ("predicted", "{:,.1f}"),
-        "realized_churners": ("realized", "{:,.0f}"),
-    }
-    shown.add_column("origin", no_wrap=True)
-    for header, _ in columns.values():
-        shown.add_column(header, justify="right", no_wrap=True)
-    shown.add_column("note")
-    for row in table.to_dict(orient="records"):
-        shown.add_row(
-            row["origin"].strftime("%Y-%m-%d"),
-            *(_fmt_or_dash(row[name], fmt) for name, (_, fmt) in columns.items()),
-            row["note"],
-        )
+    shown = Table(title=title)
+    for header, spec in columns.values():
+        number = spec is not None and spec.startswith("{")
+        shown.add_column(header, justify="right" if number else "left", no_wrap=number)
+    for row in frame.to_dict(orient="records"):
+        shown.add_row(*(_cell(row[name], spec) for name, (_, spec) in columns.items()))
     Console().print(shown)
 
 
-def _fmt_or_dash(value: Any, fmt: str) -> str:
-    return "-" if value is None or value != value else fmt.format(value)
+def _cell(value: Any, spec: str | None) -> str:
+    if value is None or value != value:  # missing, NaN
+        return "-"
+    if spec is None:
+        return str(value)
+    return value.strftime(spec) if spec.startswith("%") else spec.format(value)
 
 
 @app.command()
@@ -926,10 +923,9 @@ def outcomes(
 
 
 def print_outcomes(found: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    figures = {  # column: (header, format)
+    figures: dict[str, tuple[str, str | None]] = {
+        "model_name": ("model", None),
+        "model_version": ("version", None),
         "accounts": ("scored", "{:,.0f}"),
         "churners": ("churned", "{:,.0f}"),
         "predicted_churners": ("predicted", "{:,.1f}"),
@@ -937,25 +933,18 @@ def print_outcomes(found: Any) -> None:
         "realized_lift_top10": ("lift@10%", "{:.2f}"),
         "realized_ece": ("ECE", "{:.4f}"),
     }
-    own = {"model_test_roc_auc": ("test AUC", "{:.3f}"), "roc_auc_drop": ("drop", "{:+.3f}")}
-    console = Console()
-    for title, frame, date, extra in (
-        ("Realized by model version", found.by_version, False, own),
-        ("Realized by score date", found.by_date, True, {}),
-    ):
-        shown = Table(title=title)
-        for header in ("model", "version", *(["scored on"] if date else [])):
-            shown.add_column(header, no_wrap=True)
-        for header, _ in {**figures, **extra}.values():
-            shown.add_column(header, justify="right", no_wrap=True)
-        for row in frame.to_dict(orient="records"):
-            keys = [row["model_name"], row["model_version"]]
-            keys += [row["as_of"].strftime("%Y-%m-%d")] if date else []
-            shown.add_row(
-                *keys,
-                *(_fmt_or_dash(row[n], fmt) for n, (_, fmt) in {**figures, **extra}.items()),
-            )
-        console.print(shown)
+    print_table(
+        "Realized by model version",
+        found.by_version,
+        {
+            **figures,
+            "model_test_roc_auc": ("test AUC", "{:.3f}"),
+            "roc_auc_drop": ("drop", "{:+.3f}"),
+        },
+    )
+    print_table(
+        "Realized by score date", found.by_date, {"as_of": ("scored on", "%Y-%m-%d"), **figures}
+    )
 
 
 @app.command()

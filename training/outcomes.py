@@ -176,8 +176,9 @@ def drops(by_version: pd.DataFrame, max_drop: float, min_churners: int) -> list[
 def champion_outcomes(
     settings: Settings, data: Path, end: dt.date | None = None
 ) -> Callable[[str], dict[str, float]]:
-    """For a retrain: the realized figures of one version of the configured model, from the
-    prediction log and the data (read only when the log holds predictions of it)."""
+    """For a retrain: the latest realized figures of one version of the configured model
+    (its latest score date whose horizon has passed), from the prediction log and the data
+    (read only when the log holds predictions of that version)."""
 
     def realized(version: str) -> dict[str, float]:
         from features.tables import load_tables
@@ -190,6 +191,7 @@ def champion_outcomes(
         rows, _ = matured(log, tables, end or tables.data_end())
         if len(rows) == 0:
             return {}
-        return {k: v for k, v in realized_metrics(rows).items() if np.isfinite(v)}
+        latest = rows[rows["as_of"] == rows["as_of"].max()]
+        return {k: v for k, v in realized_metrics(latest).items() if np.isfinite(v)}
 
     return realized

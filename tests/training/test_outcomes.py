@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.settings import Settings
 from features.tables import validate_tables
-from training.outcomes import drops, matured, outcome_figures, outcomes
+from training.outcomes import champion_outcomes, drops, matured, outcome_figures, outcomes
 from training.predictions import COLUMNS, append_predictions, read_predictions
 
 END = dt.date(2024, 3, 31)
@@ -123,3 +124,22 @@ def test_scores_on_several_dates_go_to_their_own_partitions(tmp_path: Path) -> N
     written = append_predictions(log(SCORED), tmp_path)
     assert sorted(p.parent.name for p in written) == ["as_of=2024-01-01", "as_of=2024-03-15"]
     assert np.isclose(read_predictions(tmp_path)["churn_probability"].sum(), 3.1)
+
+
+def test_a_retrain_gets_the_champion_s_latest_realized_figures(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    tables().accounts.to_parquet(data / "accounts.parquet")
+    pd.DataFrame({"account_id": ["c"], "date": [pd.Timestamp(END)]}).to_parquet(
+        data / "contacts.parquet"
+    )
+    earlier = log([("a", "2023-12-01", 0.1, "low"), ("c", "2023-12-01", 0.9, "high")])
+    append_predictions(
+        pd.concat([earlier, log(SCORED)], ignore_index=True), tmp_path / "home" / "predictions"
+    )
+    settings = Settings(home=tmp_path / "home", model_name="churn-model")
+    realized = champion_outcomes(settings, data)
+    figures = realized("1")
+    assert figures["realized_roc_auc"] == pytest.approx(0.75)  # 2024-01-01, not 2023-12-01
+    assert figures["accounts"] == 4
+    assert realized("2") == {}

@@ -86,24 +86,32 @@ def cohort_heatmap(cohorts: pd.DataFrame) -> Figure:
     return figure
 
 
-def segment_churn(segments: pd.DataFrame) -> Figure:
-    """Monthly churn rate per value of each segment (bars), annualized in the labels."""
-    names = list(dict.fromkeys(segments["segment"]))
-    figure, axes = _axes(1, len(names), (3.2 * len(names), 3.6))
+def _segment_bars(
+    table: pd.DataFrame, column: str, xlabel: str, notes: pd.Series | None = None
+) -> Figure:
+    """One horizontal bar panel per segment of ``table`` (its ``segment``/``value`` rows)."""
+    names = list(dict.fromkeys(table["segment"]))
+    figure, axes = _axes(1, len(names), (3.2 * len(names), 3.5))
     for axis, name in zip(axes, names, strict=True):
-        part = segments[segments["segment"] == name]
-        axis.barh(part["value"], part["churn_rate"] * 100, color=COLORS["model"])
-        for y, (rate, yearly) in enumerate(
-            zip(part["churn_rate"], part["annualized_churn_rate"], strict=True)
-        ):
-            axis.annotate(
-                f" {yearly:.0%}/yr", (rate * 100, y), va="center", fontsize=7, color="#333333"
-            )
+        rows = table["segment"] == name
+        values = table.loc[rows, column]
+        axis.barh(table.loc[rows, "value"], values, color=COLORS["model"])
+        if notes is not None:
+            for y, (value, note) in enumerate(zip(values, notes[rows], strict=True)):
+                axis.annotate(f" {note}", (value, y), va="center", fontsize=7, color="#333333")
+            axis.margins(x=0.35)
         axis.invert_yaxis()
         axis.set_title(f"by {name}", fontsize=10)
-        axis.set_xlabel("% lost per month")
-        axis.margins(x=0.35)
+        axis.set_xlabel(xlabel)
     return figure
+
+
+def segment_churn(segments: pd.DataFrame) -> Figure:
+    """Monthly churn rate per value of each segment (bars), annualized in the labels."""
+    yearly = segments["annualized_churn_rate"].map("{:.0%}/yr".format)
+    return _segment_bars(
+        segments.assign(percent=segments["churn_rate"] * 100), "percent", "% lost per month", yearly
+    )
 
 
 def indicators_before_churn(indicators: pd.DataFrame, labels: dict[str, str]) -> Figure:
@@ -140,16 +148,8 @@ def reasons(by_reason: pd.DataFrame) -> Figure:
 
 
 def expected_churners(expected: pd.DataFrame) -> Figure:
-    """Expected churners over the horizon and revenue at risk per segment value."""
-    names = list(dict.fromkeys(expected["segment"]))
-    figure, axes = _axes(1, len(names), (3.2 * len(names), 3.4))
-    for axis, name in zip(axes, names, strict=True):
-        part = expected[expected["segment"] == name]
-        axis.barh(part["value"], part["expected_churners"], color=COLORS["model"])
-        axis.invert_yaxis()
-        axis.set_title(f"by {name}", fontsize=10)
-        axis.set_xlabel("expected churners")
-    return figure
+    """Expected churners over the horizon per segment value."""
+    return _segment_bars(expected, "expected_churners", "expected churners")
 
 
 def backtest_metrics(backtest: pd.DataFrame) -> Figure:

@@ -17,7 +17,7 @@ from features.schema import Columns
 from features.timeline import LIFECYCLE_STAGES, lifecycle_stage_codes
 from models.bundle import RISK_TIERS, ChurnModel, Driver
 from models.value import revenue_at_risk
-from training.report.segments import UNKNOWN, level_names, text_labels
+from training.report.segments import UNKNOWN, by_segment, level_names, text_labels
 
 Recommend = Callable[
     [Sequence[Sequence[Driver]], Sequence[str], Mapping[str, np.ndarray]],
@@ -65,11 +65,11 @@ def scored_accounts(
 
 def expected_by_segment(scored: pd.DataFrame) -> pd.DataFrame:
     """Per segment value: accounts, expected churners over the horizon (the sum of the
-    probabilities) and the revenue at risk."""
-    parts = []
-    for column, label in SEGMENT_COLUMNS.items():
-        grouped = scored.groupby(column, sort=False)
-        part = pd.DataFrame(
+    probabilities) and the revenue at risk; tiers riskiest first, others largest first."""
+
+    def figures(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        grouped = frame.groupby(column, sort=False)
+        return pd.DataFrame(
             {
                 "accounts": grouped.size(),
                 "expected_churners": grouped["churn_probability"].sum(),
@@ -77,12 +77,6 @@ def expected_by_segment(scored: pd.DataFrame) -> pd.DataFrame:
                 "revenue_at_risk": grouped["revenue_at_risk"].sum(),
             }
         )
-        part = (
-            part.reindex([t for t in reversed(RISK_TIERS) if t in part.index])
-            if column == "risk_tier"
-            else part.sort_values("expected_churners", ascending=False)
-        )
-        part.insert(0, "value", part.index.astype(str))
-        part.insert(0, "segment", label)
-        parts.append(part.reset_index(drop=True))
-    return pd.concat(parts, ignore_index=True)
+
+    orders = {"risk_tier": list(reversed(RISK_TIERS))}
+    return by_segment(scored, SEGMENT_COLUMNS, figures, orders, "expected_churners")

@@ -10,6 +10,7 @@ way. Reasons and silent churn look at the accounts lost inside the data window.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,32 +89,50 @@ def text_labels(values: np.ndarray) -> np.ndarray:
     return labels.to_numpy(dtype=object)
 
 
-def churn_by_segment(months: pd.DataFrame) -> pd.DataFrame:
-    """Per segment value: account-months, lost, monthly churn rate and its annualized
-    form, MRR lost; stages and NPS categories in their natural order, others by size."""
+def by_segment(
+    frame: pd.DataFrame,
+    segments: Mapping[str, str],
+    figures: Callable[[pd.DataFrame, str], pd.DataFrame],
+    orders: Mapping[str, Sequence[str]],
+    largest_first: str,
+) -> pd.DataFrame:
+    """One block of rows per segment column (``segments``: column -> its name in words):
+    ``figures(frame, column)`` indexed by value, in the natural order ``orders`` gives,
+    else largest ``largest_first`` first."""
     parts = []
-    for column, label in SEGMENTS.items():
-        grouped = months.groupby(column, sort=False)
-        part = pd.DataFrame(
-            {
-                "account_months": grouped.size(),
-                "lost": grouped["lost"].sum(),
-                "mrr_lost": months["mrr"].where(months["lost"], 0.0).groupby(months[column]).sum(),
-            }
-        )
-        order = {
-            "lifecycle_stage": [*LIFECYCLE_STAGES, UNKNOWN],
-            "nps_category": [*reversed(NPS_CATEGORIES), NO_NPS],
-        }.get(column)
+    for column, label in segments.items():
+        part = figures(frame, column)
+        order = orders.get(column)
         part = (
             part.reindex([v for v in order if v in part.index])
             if order
-            else part.sort_values("account_months", ascending=False)
+            else part.sort_values(largest_first, ascending=False)
         )
         part.insert(0, "value", part.index.astype(str))
         part.insert(0, "segment", label)
         parts.append(part.reset_index(drop=True))
-    table = pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
+
+
+def churn_by_segment(months: pd.DataFrame) -> pd.DataFrame:
+    """Per segment value: account-months, lost, monthly churn rate and its annualized
+    form, MRR lost; stages and NPS categories in their natural order, others by size."""
+
+    def figures(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        grouped = frame.groupby(column, sort=False)
+        return pd.DataFrame(
+            {
+                "account_months": grouped.size(),
+                "lost": grouped["lost"].sum(),
+                "mrr_lost": frame["mrr"].where(frame["lost"], 0.0).groupby(frame[column]).sum(),
+            }
+        )
+
+    orders = {
+        "lifecycle_stage": [*LIFECYCLE_STAGES, UNKNOWN],
+        "nps_category": [*reversed(NPS_CATEGORIES), NO_NPS],
+    }
+    table = by_segment(months, SEGMENTS, figures, orders, "account_months")
     table["churn_rate"] = table["lost"] / table["account_months"]
     table["annualized_churn_rate"] = annualized(table["churn_rate"])
     return table
