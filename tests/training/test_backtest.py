@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
+from threadpoolctl import threadpool_limits
 
 from features.errors import DataError
 from features.tables import TABLES, Tables, load_tables, validate_tables
@@ -38,7 +39,13 @@ from training.fit import TrainParams
 from training.pipeline import prepare_events
 
 FIRST, SECOND = dt.date(2024, 4, 1), dt.date(2024, 5, 1)  # the demo data's first origins
-SMALL = {"num_boost_round": "40", "early_stopping_rounds": "10", "model_form": "trees"}
+SMALL = {  # few rounds, one thread: the test's machine is shared (results do not depend on it)
+    "num_boost_round": "40",
+    "early_stopping_rounds": "10",
+    "model_form": "trees",
+    "num_threads": "1",
+}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 EXPERIMENT = "backtest"
 
 
@@ -184,6 +191,7 @@ def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProc
         "CHURN_HOME": str(home),
         "CHURN_EXPERIMENT": EXPERIMENT,
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        **ONE_THREAD,
     }
     command = [sys.executable, "-m", "service.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
@@ -274,7 +282,8 @@ def test_truncating_the_data_after_an_origin_leaves_its_scores_identical(
     backtested, demo_data: Path
 ) -> None:
     cut = truncated(load_tables(demo_data), FIRST)
-    alone = score_origin(cut, FIRST, BacktestPlan(), TrainParams(**_typed(SMALL)))
+    with threadpool_limits(1):
+        alone = score_origin(cut, FIRST, BacktestPlan(), TrainParams(**_typed(SMALL)))
     before = backtested["scores"]
     before = before[before["origin"] == pd.Timestamp(FIRST)].reset_index(drop=True)
     columns = ["account_id", "probability", "baseline_probability", "naive_probability"]
