@@ -713,7 +713,7 @@ def report(
 
         loaded = load_model(model, settings.resolved_tracking_uri, settings.registry_uri)
         recommend = Playbook.load(settings.playbook).recommend
-        scored = score_now(tables, end, loaded, settings.exclude_columns, recommend)
+        scored = score_now(tables, end, loaded, recommend)
     inputs = gather(
         tables,
         end,

@@ -48,6 +48,7 @@ from features.timeline import (
     to_days,
 )
 from models.value import annual_revenue
+from training.card import model_form
 from training.dataset import SplitPlan
 from training.evaluate import classification_metrics
 from training.fit import TrainParams
@@ -257,7 +258,7 @@ def score_origin(
     model, baseline = trained.fitted.probabilities(features)
     scores["probability"], scores["baseline_probability"] = model, baseline
     facts = {
-        "model_form": str(trained.model.metadata.get("model_form", "")),
+        "model_form": model_form(trained.model),
         "train_rows": int(prepared.summary["rows"].sum()),
         "test_roc_auc": trained.metrics.get("test_roc_auc", np.nan),
     }

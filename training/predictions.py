@@ -19,8 +19,8 @@ import pandas as pd
 
 from features.errors import DataError
 from features.files import write_atomic
-from models.bundle import ChurnModel
 from models.registry import LoadedModel
+from training.card import reported_figures
 
 LOG_DIR = "predictions"
 PARTITION = "as_of"
@@ -38,18 +38,6 @@ COLUMNS = {
     "model_test_lift_top10": "float64",
     "scored_at": "datetime64[us, UTC]",
 }
-
-
-def model_test_figures(model: ChurnModel) -> dict[str, float]:
-    """The model's own test-window figures, to compare realized ones with (NaN if absent).
-
-    The one place that reads the bundle's metrics; the typed model card replaces it.
-    """
-    metrics = model.metadata.get("metrics") or {}
-    return {
-        "model_test_roc_auc": float(metrics.get("test_roc_auc", np.nan)),
-        "model_test_lift_top10": float(metrics.get("test_lift_top10", np.nan)),
-    }
 
 
 def model_version(loaded: LoadedModel) -> str:
@@ -76,7 +64,7 @@ def prediction_records(
             "model_name": loaded.name or "unnamed",
             "model_version": model_version(loaded),
             "horizon_days": horizon,
-            **model_test_figures(loaded.model),
+            **reported_figures(loaded.model),
             "scored_at": pd.Timestamp(scored_at),
         }
     )

@@ -22,6 +22,7 @@ from features.schema import frame_to_columns
 from features.snapshot import active_points, build_snapshots
 from features.tables import Tables
 from models.registry import LoadedModel
+from training.card import exclude_columns
 from training.outcomes import outcomes
 from training.predictions import read_predictions
 from training.report import html
@@ -62,15 +63,13 @@ class Report:
 
 
 def score_now(
-    tables: Tables,
-    end: dt.date,
-    loaded: LoadedModel,
-    exclude_columns: Sequence[str],
-    recommend: Recommend | None,
+    tables: Tables, end: dt.date, loaded: LoadedModel, recommend: Recommend | None
 ) -> ScoredNow:
-    """Every account active at the end of the data, scored with reasons and actions."""
+    """Every account active at the end of the data, scored with reasons and actions (as
+    `churn score` would score them)."""
     points = active_points(tables, [end])
-    columns = frame_to_columns(build_snapshots(tables, points, exclude_columns=exclude_columns))
+    snapshots = build_snapshots(tables, points, exclude_columns=exclude_columns(loaded.model))
+    columns = frame_to_columns(snapshots)
     label = f"{loaded.uri}" + (f" (version {loaded.version})" if loaded.version else "")
     return ScoredNow(
         scored_accounts(loaded.model, columns, recommend), label, loaded.model.horizon_days, end
