@@ -105,7 +105,7 @@ def cohorts_section(inputs: ReportInputs) -> Section:
     ]
     data = {"cohorts": records(frame.rename(columns=str))}
     return Section(
-        "cohorts", "Cohort retention", "\n".join(body), data, {"cohorts": frame}, {"cohorts": image}
+        "cohorts", "Cohort retention", "\n".join(body), data, {"cohorts": frame}, {"cohort_retention": image}
     )
 
 
