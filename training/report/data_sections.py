@@ -105,7 +105,12 @@ def cohorts_section(inputs: ReportInputs) -> Section:
     ]
     data = {"cohorts": records(frame.rename(columns=str))}
     return Section(
-        "cohorts", "Cohort retention", "\n".join(body), data, {"cohorts": frame}, {"cohort_retention": image}
+        "cohorts",
+        "Cohort retention",
+        "\n".join(body),
+        data,
+        {"cohorts": frame},
+        {"cohort_retention": image},
     )
 
 
@@ -163,25 +168,22 @@ def indicators_section(inputs: ReportInputs) -> Section:
             plots.indicators_before_churn(indicators, SHOWN)
         )
         body.append(html.image(images["indicators_before_churn"], "indicators before churn"))
-        wide = indicators.assign(indicator=indicators["indicator"].map(SHOWN)).pivot_table(
-            index="indicator",
-            columns="months_before",
-            values=["churned_median", "retained_median"],
-            sort=False,
+        long = indicators.melt(
+            id_vars=["indicator", "months_before"],
+            value_vars=["churned_median", "retained_median"],
+            var_name="group",
         )
-        shown = (
-            pd.concat(
-                {group: wide[f"{group}_median"] for group in ("churned", "retained")},
-                names=["group"],
-            )
-            .swaplevel()
-            .sort_index(level=0, sort_remaining=False)
-            .reset_index()
-        )
+        long["group"] = long["group"].str.removesuffix("_median")
+        long["indicator"] = pd.Categorical(long["indicator"], categories=list(SHOWN))
+        shown = long.pivot_table(
+            index=["indicator", "group"], columns="months_before", values="value", observed=True
+        ).reset_index()
+        shown["indicator"] = shown["indicator"].map(SHOWN).astype(str)
         months = {m: (f"{m} mo before", "{:,.2f}") for m in range(MONTHS_BEFORE, 0, -1)}
         body.append(
             html.table(
-                shown, {"indicator": ("indicator", None), "group": ("accounts", None), **months}
+                shown,
+                {"indicator": ("indicator", None), "group": ("accounts", None), **months},
             )
         )
     else:
