@@ -700,6 +700,7 @@ def report(
     logged predictions when they exist.
     """
     from features.tables import load_tables
+    from training.backtest import BACKTEST_DIR
     from training.predictions import LOG_DIR
     from training.report.build import build_report, gather, score_now, write_report
 
@@ -719,7 +720,7 @@ def report(
         end,
         str(data),
         scored,
-        backtest_dir or settings.resolved_home / "backtest",
+        backtest_dir or settings.resolved_home / BACKTEST_DIR,
         settings.resolved_home / LOG_DIR,
         top,
     )
@@ -786,7 +787,13 @@ def backtest(
     baseline and a naive rule. One MLflow parent run with a nested run per origin.
     """
     from features.tables import load_tables
-    from training.backtest import BacktestPlan, check_origins, origin_dates, run_backtest
+    from training.backtest import (
+        BACKTEST_DIR,
+        BacktestPlan,
+        check_origins,
+        origin_dates,
+        run_backtest,
+    )
     from training.backtest_output import save_backtest
     from training.dataset import SplitPlan
     from training.fit import load_params
@@ -814,7 +821,7 @@ def backtest(
     )
     origins = origin_dates(first, last, every)
     result = run_backtest(tables, origins, plan, params, end, steps)
-    folder = out or settings.resolved_home / "backtest"
+    folder = out or settings.resolved_home / BACKTEST_DIR
     with steps.step(f"writing {folder} and logging to MLflow at {settings.resolved_tracking_uri}"):
         run_id = save_backtest(result, params, str(data), every, folder, settings)
     print_table(
@@ -887,7 +894,7 @@ def outcomes(
     """
     from features.files import atomic_directory
     from features.tables import load_tables
-    from training.outcomes import drops
+    from training.outcomes import OUTCOMES_DIR, drops
     from training.outcomes import outcomes as realized
     from training.predictions import LOG_DIR, read_predictions
 
@@ -903,7 +910,7 @@ def outcomes(
         raise DataError(
             f"no logged prediction has reached the end of its horizon inside the data ({left_out})"
         )
-    folder = out or settings.resolved_home / "outcomes"
+    folder = out or settings.resolved_home / OUTCOMES_DIR
     with atomic_directory(folder) as temp:
         for name, frame in (
             ("by_version", found.by_version),

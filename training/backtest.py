@@ -56,6 +56,8 @@ from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 from training.report.segments import UNKNOWN, level_names, text_labels
 
+BACKTEST_DIR = "backtest"  # under CHURN_HOME, where `churn report` looks by default
+TABLE_FILE, SCORES_FILE = "backtest.csv", "scores.parquet"
 STEP = re.compile(r"^(?P<count>\d+)\s*(?P<unit>[DWM])$", re.IGNORECASE)
 FIRST_COLUMNS = (  # backtest.csv starts with these, in this order
     "origin",

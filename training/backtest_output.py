@@ -13,11 +13,10 @@ import pandas as pd
 
 from features.files import atomic_directory
 from features.settings import Settings
-from training.backtest import Backtest, BacktestPlan
+from training.backtest import SCORES_FILE, TABLE_FILE, Backtest, BacktestPlan
 from training.fit import TrainParams
 from training.track import BacktestRecord, OriginRun, record_backtest
 
-TABLE_FILE, SCORES_FILE = "backtest.csv", "scores.parquet"
 SERIES = (
     "roc_auc",
     "baseline_roc_auc",

@@ -25,6 +25,7 @@ from models.bundle import RISK_TIERS
 from training.evaluate import classification_metrics
 from training.predictions import LOG_DIR, read_predictions
 
+OUTCOMES_DIR = "outcomes"  # under CHURN_HOME
 VERSION = ["model_name", "model_version"]
 DECILES = 10
 JUDGED_METRIC = "roc_auc"

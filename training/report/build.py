@@ -22,6 +22,7 @@ from features.schema import frame_to_columns
 from features.snapshot import active_points, build_snapshots
 from features.tables import Tables
 from models.registry import LoadedModel
+from training.backtest import TABLE_FILE
 from training.card import exclude_columns
 from training.outcomes import outcomes
 from training.predictions import read_predictions
@@ -35,8 +36,6 @@ from training.report.sections import (
     SectionBuilder,
 )
 from training.report.segments import account_months
-
-BACKTEST_FILE = "backtest.csv"
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,9 @@ def score_now(
 
 def read_backtest(folder: Path | None) -> pd.DataFrame | None:
     """The backtest table `churn backtest` wrote, if there is one."""
-    if folder is None or not (folder / BACKTEST_FILE).is_file():
+    if folder is None or not (folder / TABLE_FILE).is_file():
         return None
-    return pd.read_csv(folder / BACKTEST_FILE, parse_dates=["origin"])
+    return pd.read_csv(folder / TABLE_FILE, parse_dates=["origin"])
 
 
 def gather(
