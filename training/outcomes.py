@@ -192,7 +192,8 @@ def champion_outcomes(
         rows, _ = matured(log, tables, end or tables.data_end())
         if len(rows) == 0:
             return {}
-        latest = rows[rows["as_of"] == rows["as_of"].max()]
-        return {k: v for k, v in realized_metrics(latest).items() if np.isfinite(v)}
+        latest = realized_metrics(rows[rows["as_of"] == rows["as_of"].max()])
+        named = {k if k.startswith("realized_") else f"realized_{k}": v for k, v in latest.items()}
+        return {k: v for k, v in named.items() if np.isfinite(v)}
 
     return realized

@@ -19,7 +19,7 @@ from tests.chromium import Chromium, executable, is_blank
 from training.backtest import BacktestPlan, OriginResult, origin_metrics
 from training.predictions import append_predictions, read_predictions
 
-SCORE_DATES = ("2025-01-01", "2025-02-01")  # both horizons (90 days) end inside the demo data
+SCORE_DATES = ("2025-01-01",)  # its 90-day horizon ends inside the demo data
 SECTIONS = (
     "monthly",
     "cohorts",
@@ -48,8 +48,8 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, demo_data: Path, bundle: Path) -> Path:
-    """A CHURN_HOME whose prediction log holds two score dates of the bundle, and the same
-    scores again as version 9 of a model that claimed a perfect test ROC-AUC."""
+    """A CHURN_HOME whose prediction log holds the bundle's scores, and the same scores
+    again as version 9 of a model that claimed a perfect test ROC-AUC."""
     home = tmp_path_factory.mktemp("home")
     for day in SCORE_DATES:
         done = churn(
@@ -146,6 +146,17 @@ def test_report_has_every_section_in_html_and_json(report) -> None:
         assert key in report["json"]["sections"]
     assert "No model given" not in page and "No backtest" not in page
     assert "No logged prediction" not in page
+
+
+def test_report_writes_whole_months_of_the_data(report) -> None:
+    monthly = pd.read_csv(report["out"] / "monthly.csv")
+    assert len(monthly) == 30  # 2023-01 .. 2025-06, whole months of the demo data
+    assert (monthly["lost"] == monthly[["lost_early", "lost_mid", "lost_late"]].sum(axis=1)).all()
+    assert monthly["churn_rate"].between(0, 1).all()
+    assert (report["out"] / "cohorts.csv").is_file()
+    assert {"monthly_churn.png", "cohort_retention.png"} <= {
+        p.name for p in (report["out"] / "plots").iterdir()
+    }
 
 
 def test_report_json_holds_the_numbers_of_the_csvs(report) -> None:

@@ -141,5 +141,5 @@ def test_a_retrain_gets_the_champion_s_latest_realized_figures(tmp_path: Path) -
     realized = champion_outcomes(settings, data)
     figures = realized("1")
     assert figures["realized_roc_auc"] == pytest.approx(0.75)  # 2024-01-01, not 2023-12-01
-    assert figures["accounts"] == 4
+    assert (figures["realized_accounts"], figures["realized_churners"]) == (4, 2)
     assert realized("2") == {}
