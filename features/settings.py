@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     lease_wait_seconds: float = Field(
         30.0, ge=0, description="How long an alias move waits for another job's lease."
     )
+    prediction_log: bool = Field(
+        True, description="`churn score` keeps what it scored under home/predictions."
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

@@ -410,6 +410,7 @@ def retrain(
     """
     require_training_extra()
     from training.fit import load_params
+    from training.outcomes import champion_outcomes
     from training.progress import Steps
     from training.retrain import retrain as run_retrain
     from training.retrain import retrain_guard
@@ -427,7 +428,8 @@ def retrain(
     with retrain_guard(settings) as lease, engine_client(settings) as client:
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
         print_split(prepared.summary)
-        result = run_retrain(prepared, params, settings, steps, run_name, lease)
+        realized = champion_outcomes(settings, data, parse_date(data_end) if data_end else None)
+        result = run_retrain(prepared, params, settings, steps, run_name, lease, realized=realized)
     print_retrain_result(result, settings)
 
 
@@ -753,18 +755,29 @@ def score(
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
     worker_memory: WorkerMemoryOption = None,
+    log: Annotated[
+        bool | None,
+        typer.Option(
+            "--log/--no-log",
+            help="Keep the scores in the prediction log (default CHURN_PREDICTION_LOG, on).",
+        ),
+    ] = None,
 ) -> None:
     """Score every account active at AS_OF: probability, tier, revenue at risk, drivers.
 
     Event tables: --data DIR. A whole export, with the mapping the model was trained with: --table FILE.
     With --engine dask, OUT is a Parquet directory (a file per account partition).
+    With event tables the scores are also appended to CHURN_HOME/predictions (`churn outcomes`).
     """
     from features.files import write_frame
     from training.scoring import score_frame
 
     one_source(data, table)
     settings, loaded = settings_and_model(
-        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
+        tracking_uri=tracking_uri,
+        model_uri=model,
+        prediction_log=log,
+        **on_engine(engine, scheduler, worker_memory),
     )
     if settings.engine == "dask":
         from training.distributed import write_scores
@@ -776,10 +789,14 @@ def score(
             rows, day, top = write_scores(
                 client, loaded.model, data, day, drivers, out, settings, Steps()
             )
+        if settings.prediction_log:
+            typer.echo("not logged: the dask engine writes its scores to OUT only")
     else:
         columns, day = snapshot_columns(loaded.model, data, table, as_of)
         scored = score_frame(loaded.model, columns, drivers)
         write_frame(scored, out)
+        if settings.prediction_log:
+            log_predictions(scored, columns, loaded, settings, from_events=data is not None)
         rows, top = len(scored), scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(
         f"scored {rows} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
@@ -802,6 +819,21 @@ def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
 def events_only(data: Path | None) -> None:
     if data is None:
         raise DataError("the dask engine reads event tables (--data DIR); --table runs locally")
+
+
+def log_predictions(
+    scored: Any, columns: Any, loaded: Any, settings: Any, from_events: bool
+) -> None:
+    """Append what was scored to the prediction log (event-table models only: a horizon
+    and churn dates are what make an outcome checkable later)."""
+    from training.predictions import LOG_DIR, append_predictions, prediction_records
+
+    if not from_events or loaded.model.horizon_days is None:
+        typer.echo("not logged: only scores of event tables with a horizon can be checked later")
+        return
+    records = prediction_records(scored, columns.get("mrr"), loaded, dt.datetime.now(dt.UTC))
+    append_predictions(records, settings.resolved_home / LOG_DIR)
+    typer.echo(f"logged {len(records)} predictions in {settings.resolved_home / LOG_DIR}")
 
 
 def one_source(data: Path | None, table: Path | None) -> None:
@@ -920,53 +952,282 @@ def monitor(
 def report(
     data: DataOption,
     out: Annotated[
-        Path, typer.Option(help="Directory for monthly.csv, cohorts.csv and the plots.")
+        Path, typer.Option(help="Folder for report.html, report.json, the CSVs and plots/.")
     ] = Path("churn-report"),
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or bundle path: adds the at-risk sections."),
+    ] = None,
+    backtest_dir: Annotated[
+        Path | None,
+        typer.Option("--backtest", help="A `churn backtest` folder (default CHURN_HOME/backtest)."),
+    ] = None,
+    tracking_uri: TrackingOption = None,
     data_end: DataEndOption = None,
     months: Annotated[int, typer.Option(min=1, help="Months shown in the terminal.")] = 12,
+    top: Annotated[int, typer.Option(min=1, help="Accounts in the at-risk list.")] = 25,
 ) -> None:
-    """Churn and retention figures per month and per signup cohort, with plots.
+    """One self-contained report.html (and report.json with every number) beside the CSVs.
 
-    Churn rate = customers lost in the month / customers at its start (new sign-ups
-    cannot hide losses); retention, gross MRR churn and net revenue retention beside it.
+    Churn and retention per month (churn rate = lost / customers at the start; retention,
+    gross additions, gross MRR churn, net revenue retention, annualized rates), cohorts,
+    churn by lifecycle stage, contract, plan and NPS, leading indicators before churn,
+    silent churn, churn reasons; with --model the accounts at risk now (reasons and
+    actions) and expected churners by segment; the backtest and the realized outcomes of
+    logged predictions when they exist.
     """
+    from features.tables import load_tables
+    from training.backtest import BACKTEST_DIR
+    from training.predictions import LOG_DIR
+    from training.report.build import build_report, gather, score_now, write_report
+
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
+    tables = load_tables(data)
+    end = parse_date(data_end) if data_end else tables.data_end()
+    scored = None
+    if model is not None:
+        from models.registry import load_model
+        from service.actions import Playbook
+
+        loaded = load_model(model, settings)
+        recommend = Playbook.load(settings.playbook).recommend
+        scored = score_now(tables, end, loaded, recommend)
+    inputs = gather(
+        tables,
+        end,
+        str(data),
+        scored,
+        backtest_dir or settings.resolved_home / BACKTEST_DIR,
+        settings.resolved_home / LOG_DIR,
+        top,
+    )
+    built = build_report(inputs)
+    write_report(built, out)
+    print_table(
+        f"Churn by month ({data})",
+        built.table("monthly").tail(months),
+        {  # column: (header, format); the CSVs have the full names
+            "month": ("month", "%Y-%m"),
+            "customers_start": ("start", "{:,.0f}"),
+            "new": ("new", "{:,.0f}"),
+            "lost": ("lost", "{:,.0f}"),
+            "lost_early": ("early", "{:.0f}"),
+            "lost_mid": ("mid", "{:.0f}"),
+            "lost_late": ("late", "{:.0f}"),
+            "churn_rate": ("churn", "{:.2%}"),
+            "annualized_churn_rate": ("a year", "{:.1%}"),
+            "retention_rate": ("retention", "{:.2%}"),
+            "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
+            "net_revenue_retention": ("NRR", "{:.1%}"),
+        },
+    )
+    typer.echo(f"wrote {out / 'report.html'}, {out / 'report.json'} and the CSVs in {out}")
+
+
+@app.command()
+@reports_errors
+def backtest(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for backtest.csv, scores.parquet, plots (CHURN_HOME/backtest)."),
+    ] = None,
+    origin_from: Annotated[
+        str | None, typer.Option("--from", help="First origin (default: the first possible).")
+    ] = None,
+    origin_to: Annotated[
+        str | None, typer.Option("--to", help="Last origin (default: data end - horizon).")
+    ] = None,
+    every: Annotated[str, typer.Option(help="Step between origins: 1M, 3M, 2W, 14D.")] = "1M",
+    observe_every: Annotated[
+        str, typer.Option("--observe-every", help="Training observation frequency, as train.")
+    ] = "MS",
+    tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
+    min_churners: Annotated[
+        int, typer.Option(min=1, help="Fewer realized churners: the origin is flagged.")
+    ] = 20,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
+) -> None:
+    """Would the model have worked? A rolling-origin backtest, month by month.
+
+    At each origin: train exactly as `churn train` would have with only the data known
+    then, score the accounts active that day, and measure on what they did over the
+    next horizon (ROC-AUC, PR-AUC, lift and capture, ECE,
+    predicted vs realized churners, revenue at risk vs lost), beside the logistic
+    baseline and a naive rule. One MLflow parent run with a nested run per origin.
+    """
+    from features.tables import load_tables
+    from training.backtest import (
+        BACKTEST_DIR,
+        BacktestPlan,
+        check_origins,
+        origin_dates,
+        run_backtest,
+    )
+    from training.backtest_output import save_backtest
+    from training.dataset import SplitPlan
+    from training.fit import load_params
+    from training.progress import Steps
+
+    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    with steps.step(f"loading tables from {data}"):
+        tables = load_tables(data)
+    end = parse_date(data_end) if data_end else tables.data_end()
+    plan = BacktestPlan(
+        horizon_days=settings.horizon_days,
+        every=observe_every,
+        split=SplitPlan(validation_periods, calibration_periods, test_periods),
+        exclude_columns=tuple(settings.exclude_columns),
+        min_churners=min_churners,
+    )
+    first, last = check_origins(
+        tables,
+        parse_date(origin_from) if origin_from else None,
+        parse_date(origin_to) if origin_to else None,
+        end,
+        plan,
+    )
+    origins = origin_dates(first, last, every)
+    result = run_backtest(tables, origins, plan, params, end, steps)
+    folder = out or settings.resolved_home / BACKTEST_DIR
+    with steps.step(f"writing {folder} and logging to MLflow at {settings.resolved_tracking_uri}"):
+        run_id = save_backtest(result, params, str(data), every, folder, settings)
+    print_table(
+        f"Backtest: realized over the {settings.horizon_days} days after each origin",
+        result.table,
+        {
+            "origin": ("origin", "%Y-%m-%d"),
+            "accounts": ("accounts", "{:,.0f}"),
+            "churners": ("churners", "{:,.0f}"),
+            "roc_auc": ("ROC-AUC", "{:.3f}"),
+            "baseline_roc_auc": ("baseline", "{:.3f}"),
+            "naive_roc_auc": ("naive", "{:.3f}"),
+            "lift_top10": ("lift@10%", "{:.2f}"),
+            "ece": ("ECE", "{:.4f}"),
+            "predicted_churners": ("predicted", "{:,.1f}"),
+            "realized_churners": ("realized", "{:,.0f}"),
+            "note": ("note", None),
+        },
+    )
+    typer.echo(f"wrote {folder}; run {run_id} in experiment '{settings.experiment}'")
+
+
+def print_table(title: str, frame: Any, columns: dict[str, tuple[str, str | None]]) -> None:
+    """A frame on the terminal: ``columns`` maps a column to (header, format), a number
+    format (``{:.2%}``, right-aligned), a date pattern (``%Y-%m``) or None (text as is)."""
     from rich.console import Console
     from rich.table import Table
 
-    from features.files import write_frame
-    from features.tables import load_tables
-    from training.report import churn_report, plot_report
-
-    tables = load_tables(data)
-    figures = churn_report(tables, parse_date(data_end) if data_end else None)
-    out.mkdir(parents=True, exist_ok=True)
-    write_frame(figures.monthly, out / "monthly.csv")
-    write_frame(figures.cohorts.reset_index(), out / "cohorts.csv")
-    plots = plot_report(figures, out / "plots")
-    shown = Table(title=f"Churn by month ({data})")
-    columns = {  # column: (header, format); the CSV has the full names
-        "customers_start": ("start", "{:,.0f}"),
-        "new": ("new", "{:,.0f}"),
-        "lost": ("lost", "{:,.0f}"),
-        "lost_early": ("early", "{:.0f}"),
-        "lost_mid": ("mid", "{:.0f}"),
-        "lost_late": ("late", "{:.0f}"),
-        "churn_rate": ("churn", "{:.2%}"),
-        "retention_rate": ("retention", "{:.2%}"),
-        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
-        "net_revenue_retention": ("NRR", "{:.1%}"),
-    }
-    shown.add_column("month", no_wrap=True)
-    for header, _ in columns.values():
-        shown.add_column(header, justify="right", no_wrap=True)
-    for row in figures.monthly.tail(months).itertuples():
-        shown.add_row(
-            row.month.strftime("%Y-%m"),
-            *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()),
-        )
+    shown = Table(title=title)
+    for header, spec in columns.values():
+        number = spec is not None and spec.startswith("{")
+        shown.add_column(header, justify="right" if number else "left", no_wrap=number)
+    for row in frame.to_dict(orient="records"):
+        shown.add_row(*(_cell(row[name], spec) for name, (_, spec) in columns.items()))
     Console().print(shown)
-    typer.echo(
-        f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, " + ", ".join(str(p) for p in plots)
+
+
+def _cell(value: Any, spec: str | None) -> str:
+    if value is None or value != value:  # missing, NaN
+        return "-"
+    if spec is None:
+        return str(value)
+    return value.strftime(spec) if spec.startswith("%") else spec.format(value)
+
+
+@app.command()
+@reports_errors
+def outcomes(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the outcome tables (default CHURN_HOME/outcomes)."),
+    ] = None,
+    data_end: DataEndOption = None,
+    fail_on_drop: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Exit 4 when a version's realized ROC-AUC is this far below its test's."
+        ),
+    ] = None,
+    min_churners: Annotated[
+        int, typer.Option(min=1, help="Versions with fewer realized churners are not judged.")
+    ] = 20,
+) -> None:
+    """Were the predictions right? Logged scores against what happened.
+
+    Logged scores whose horizon has passed, joined with what happened: realized ROC-AUC, lift and calibration (per tier and decile) by model version
+    and score date, beside each model's own test figures. With --fail-on-drop a scheduler
+    can alert or retrain when the model no longer ranks as it did when it was judged.
+    """
+    from features.files import atomic_directory
+    from features.tables import load_tables
+    from training.outcomes import OUTCOMES_DIR, drops
+    from training.outcomes import outcomes as realized
+    from training.predictions import LOG_DIR, read_predictions
+
+    settings = load_settings()
+    log_dir = settings.resolved_home / LOG_DIR
+    log = read_predictions(log_dir)
+    if len(log) == 0:
+        raise DataError(f"the prediction log {log_dir} is empty: `churn score --data DIR` fills it")
+    tables = load_tables(data)
+    found = realized(log, tables, parse_date(data_end) if data_end else None)
+    left_out = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in found.skipped.items() if n)
+    if found.empty:
+        raise DataError(
+            f"no logged prediction has reached the end of its horizon inside the data ({left_out})"
+        )
+    folder = out or settings.resolved_home / OUTCOMES_DIR
+    with atomic_directory(folder) as temp:
+        for name, frame in (
+            ("by_version", found.by_version),
+            ("by_score_date", found.by_date),
+            ("by_tier", found.tiers),
+            ("by_decile", found.deciles),
+        ):
+            frame.to_csv(temp / f"{name}.csv", index=False)
+    print_outcomes(found)
+    typer.echo(f"left out: {left_out or 'nothing'}; wrote {folder}")
+    if fail_on_drop is not None:
+        fallen = drops(found.by_version, fail_on_drop, min_churners)
+        for line in fallen:
+            typer.secho(f"dropped: {line}", fg=typer.colors.RED, err=True)
+        if fallen:
+            raise typer.Exit(4)
+
+
+def print_outcomes(found: Any) -> None:
+    figures: dict[str, tuple[str, str | None]] = {
+        "model_name": ("model", None),
+        "model_version": ("version", None),
+        "accounts": ("scored", "{:,.0f}"),
+        "churners": ("churned", "{:,.0f}"),
+        "predicted_churners": ("predicted", "{:,.1f}"),
+        "realized_roc_auc": ("AUC", "{:.3f}"),
+        "realized_lift_top10": ("lift@10%", "{:.2f}"),
+        "realized_ece": ("ECE", "{:.4f}"),
+    }
+    print_table(
+        "Realized by model version",
+        found.by_version,
+        {
+            **figures,
+            "model_test_roc_auc": ("test AUC", "{:.3f}"),
+            "roc_auc_drop": ("drop", "{:+.3f}"),
+        },
+    )
+    print_table(
+        "Realized by score date", found.by_date, {"as_of": ("scored on", "%Y-%m-%d"), **figures}
     )
 
 

@@ -96,6 +96,7 @@ class Trained:
     test_probability: np.ndarray
     baseline_probability: np.ndarray
     search: SearchResult | None = None  # the candidates scored on held-out rows
+    fitted: Fitted | None = None  # model and baseline, to score other rows (the backtest)
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,13 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         metrics=metrics, baseline_metrics=baseline_metrics
     )
     return Trained(
-        fitted.model, metrics, baseline_metrics, probability, baseline_probability, fitted.search
+        fitted.model,
+        metrics,
+        baseline_metrics,
+        probability,
+        baseline_probability,
+        fitted.search,
+        fitted,
     )
 
 

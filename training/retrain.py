@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,11 +155,14 @@ def retrain(
     steps: Steps | None = None,
     run_name: str | None = None,
     lease: Lease | None = None,
+    realized: Callable[[str], Mapping[str, float]] | None = None,
 ) -> RetrainResult:
     """Train a challenger, compare it with the champion on the same window, promote the winner.
 
     The caller holds :func:`retrain_guard` for the whole job (data preparation included)
     and passes its ``lease``, checked once more before the alias moves.
+    ``realized(version)`` gives the champion's realized figures from the prediction log
+    (``training.outcomes.champion_outcomes``), recorded on the run as ``champion_realized_*``.
     """
     steps = steps or Steps(enabled=False)
     owner = AliasOwner.of(settings)
@@ -197,7 +200,8 @@ def retrain(
             "retrain.champion_version",
             judged,
         )
-        for key, value in (previous or {}).items():
+        figures = {**(previous or {}), **(realized(judged) if realized else {})}
+        for key, value in figures.items():
             registry.call(
                 "log the champion's figures",
                 registry.client.log_metric,

@@ -410,3 +410,70 @@ def finish_tune(run_id: str, note: str, out: Path | None, interrupted: bool) -> 
     client.set_tag(run_id, "tune.interrupted", str(interrupted).lower())
     if out is not None and out.is_file():
         client.log_artifact(run_id, str(out))
+
+
+# --- backtests (issue 13): one parent run, a nested run per origin ------------------------
+
+
+@dataclass(frozen=True)
+class OriginRun:
+    """One origin of a backtest, as a nested run named by its date."""
+
+    name: str
+    note: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+@dataclass
+class BacktestRecord:
+    """What one backtest hands to MLflow."""
+
+    run_name: str
+    note: str
+    params: dict[str, Any]
+    metrics: dict[str, float]  # means over the judged origins
+    series: dict[str, list[float]]  # per-origin metrics, logged with step = origin number
+    tags: dict[str, str]
+    origins: list[OriginRun]
+    artifacts_dir: Path
+
+
+def record_backtest(record: BacktestRecord, settings: Settings) -> str:
+    """Log the parent run (params, means, per-origin series, tables and plots) and one
+    nested run per origin; the parent's run id."""
+    import math
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    configure(settings)
+    with mlflow.start_run(run_name=record.run_name) as parent:
+        mlflow.set_tags(
+            {
+                **record.tags,
+                NOTE_TAG: record.note,
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+            }
+        )
+        mlflow.log_params(_flat(record.params))
+        mlflow.log_metrics(record.metrics)
+        now = int(time.time() * 1000)
+        series = [
+            Metric(key, value, now, step)
+            for key, values in record.series.items()
+            for step, value in enumerate(values)
+            if not math.isnan(value)
+        ]
+        for start in range(0, len(series), 1000):  # MLflow takes up to 1,000 per batch
+            mlflow.MlflowClient().log_batch(
+                parent.info.run_id, metrics=series[start : start + 1000]
+            )
+        mlflow.log_artifacts(str(record.artifacts_dir))
+        for origin in record.origins:
+            with mlflow.start_run(run_name=origin.name, nested=True):
+                mlflow.set_tags({**origin.tags, NOTE_TAG: origin.note})
+                mlflow.log_metrics(origin.metrics)
+        return parent.info.run_id

@@ -167,21 +167,6 @@ def test_monitor_reports_the_drift_of_every_model_feature(
     assert "mean churn probability" in done.stdout
 
 
-def test_report_writes_monthly_figures_cohorts_and_plots(demo_data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    done = churn("report", "--data", str(demo_data), "--out", str(out), home=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    monthly = pd.read_csv(out / "monthly.csv")
-    assert len(monthly) == 30  # 2023-01 .. 2025-06, whole months of the demo data
-    assert (monthly["lost"] == monthly[["lost_early", "lost_mid", "lost_late"]].sum(axis=1)).all()
-    assert monthly["churn_rate"].between(0, 1).all()
-    assert (out / "cohorts.csv").is_file()
-    assert {p.name for p in (out / "plots").iterdir()} == {
-        "monthly_churn.png",
-        "cohort_retention.png",
-    }
-
-
 def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:
     done = churn("score", "--data", str(demo_data), "--out", str(tmp_path / "s.csv"), home=tmp_path)
     assert done.returncode == 3
