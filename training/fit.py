@@ -164,6 +164,9 @@ class Part:
     features: np.ndarray
     label: np.ndarray
 
+    def rows(self, keep: np.ndarray) -> Part:
+        return Part(self.features[keep], self.label[keep])
+
 
 MODEL_FORMS = ("auto", "trees", "linear+trees")
 
@@ -463,6 +466,7 @@ def fit_chosen_model(
     inner_folds: int = 0,
     settled: np.ndarray | None = None,
     boosting: Boosting | None = None,
+    refit_parts: Sequence[Part] | None = None,
 ) -> tuple[ChurnModel, ModelForm]:
     """Booster (form and capacity chosen on held-out rows), calibrator on the calibration
     window; with the model, what the search chose and tried (logged by the pipeline).
@@ -471,6 +475,10 @@ def fit_chosen_model(
     With ``refit`` the served booster then learns from every window before test, keeping
     that calibrator: those windows hold the most recent labelled rows, and churn drifts.
     The test window stays unseen, so the test metrics judge exactly what is served.
+    ``refit_parts`` (default: the three windows whole) are the rows of the refit: on event
+    data only those whose labels were settled on the first test date
+    (``training.pipeline.refit_rows``), else the last calibration dates, labelled by churn
+    inside the test window, would let the served booster recognise test outcomes.
     ``inner_folds``, ``settled`` and ``boosting``: see :func:`choose_model_form`.
     """
     form, booster, linear = choose_model_form(
@@ -488,7 +496,7 @@ def fit_chosen_model(
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
         model.booster, model.linear = fit_form(
-            spec, [train, validation, calibration], form, params, boosting
+            spec, refit_parts or [train, validation, calibration], form, params, boosting
         )
     model.card = model.card.replace(
         **form.report,
@@ -501,12 +509,17 @@ def fit_chosen_model(
 
 
 def fit_baseline(
-    spec: FeatureSpec, train: Part, validation: Part, calibration: Part, params: TrainParams
+    spec: FeatureSpec,
+    train: Part,
+    validation: Part,
+    calibration: Part,
+    params: TrainParams,
+    refit_parts: Sequence[Part] | None = None,
 ) -> tuple[LinearBase, Calibrator]:
     """Logistic regression on the same features: the bar LightGBM must clear.
 
     It gets the same windows as the model (calibrated on the calibration window as fitted
-    on train, then refitted on every window before test with ``refit``): a fair bar.
+    on train, then refitted on the same rows as the model with ``refit``): a fair bar.
     """
     categorical = [spec.names.index(c) for c in spec.categorical]
     baseline = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
@@ -515,7 +528,7 @@ def fit_baseline(
     )
     if params.refit:
         baseline = LinearBase(params.baseline_c).fit(
-            *_stacked([train, validation, calibration]), categorical
+            *_stacked(refit_parts or [train, validation, calibration]), categorical
         )
     return baseline, calibrator
 

@@ -229,18 +229,24 @@ def fit_splits(
     settled: np.ndarray | None = None,
     spec: FeatureSpec | None = None,
     boosting: Boosting | None = None,
+    refit: dict[str, np.ndarray] | None = None,
 ) -> Fitted:
     """Spec on train; booster (form and capacity chosen on validation, or on ``inner_folds``
     of train + validation) and calibrators on calibration.
 
     A spec learnt elsewhere (from a whole training window on a cluster) and a boosting
     that trains there replace what this process would learn from ``columns["train"]``.
+    ``refit`` (split -> rows, from :func:`refit_rows`) limits the final refit to those rows.
     """
     spec = spec or FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
     }
+    refit_parts = None
+    if refit is not None:  # the cluster's training window stays first (DaskBoosting.refit)
+        refit_parts = [parts[s].rows(refit[s]) for s in ("train", "validation", "calibration")]
+        refit_parts = [refit_parts[0], *(p for p in refit_parts[1:] if len(p.label))]
     budget = max(params.search_candidates, 2)
     with steps.step(
         f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
@@ -256,10 +262,11 @@ def fit_splits(
             inner_folds,
             settled,
             boosting=boosting,
+            refit_parts=refit_parts,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
-            spec, parts["train"], parts["validation"], parts["calibration"], params
+            spec, parts["train"], parts["validation"], parts["calibration"], params, refit_parts
         )
     return Fitted(model, baseline, baseline_calibrator, form.search)
 
@@ -284,6 +291,20 @@ def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
     return settled
 
 
+def refit_rows(prepared: Prepared) -> dict[str, np.ndarray] | None:
+    """Event data: per window before test, the rows whose labels were settled on the first
+    test date, the only ones the served model may refit on (a later row's label is churn
+    inside the test window). None for a single table (its splits are not in time)."""
+    horizon = prepared.metadata.get("horizon_days")
+    if prepared.cv_folds or not horizon:
+        return None
+    first_test = int(to_days(prepared.frames["test"]["as_of"]).min())
+    return {
+        split: label_known_by(to_days(prepared.frames[split]["as_of"]), horizon, first_test)
+        for split in ("train", "validation", "calibration")
+    }
+
+
 def search_folds(prepared: Prepared, params: TrainParams) -> int:
     """A single table scores candidates on inner folds (its validation rows are few); event
     data on the validation window, the dates right after train."""
@@ -305,6 +326,7 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         settled_train_rows(prepared),
         prepared.spec,
         prepared.boosting,
+        refit_rows(prepared),
     )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
