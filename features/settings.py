@@ -14,7 +14,10 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from features.timeline import DEFAULT_HORIZON_DAYS
+from features.timeline import DEFAULT_HORIZON_DAYS, DEFAULT_HORIZONS
+
+
+MAX_HORIZON_DAYS = 1095  # three years of monthly hazards at most
 
 
 def _split_commas(value: object) -> object:
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
     champion_alias: str = "champion"
 
     horizon_days: int = Field(DEFAULT_HORIZON_DAYS, gt=0, le=730)
+    horizons: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_HORIZONS),
+        description="Days of the time-to-churn model's probabilities; 'none' trains without it.",
+    )
     exclude_columns: Annotated[list[str], NoDecode] = Field(default_factory=list)
     retrain_min_gain: float = Field(
         0.0, ge=0, le=1, description="ROC-AUC a challenger must add to replace the champion."
@@ -63,12 +70,29 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     playbook: Path | None = Field(None, description="TOML playbook overriding the packaged one.")
     gross_margin: float = Field(1.0, gt=0, le=1)
+    discount_rate: float = Field(
+        0.10, ge=0, le=1, description="Annual rate discounting expected_remaining_value."
+    )
     log_level: str = "info"
 
     @field_validator("exclude_columns", mode="before")
     @classmethod
     def _columns(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _horizons(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("none", "no", "off", ""):
+            return []
+        return _split_commas(value)
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizon_days(cls, value: list[int]) -> list[int]:
+        if any(not 0 < h <= MAX_HORIZON_DAYS for h in value):
+            raise ValueError(f"horizons must be days between 1 and {MAX_HORIZON_DAYS}: {value}")
+        return sorted(set(value))
 
     @field_validator("api_keys", mode="before")
     @classmethod

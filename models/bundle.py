@@ -24,6 +24,7 @@ from features.errors import ModelError
 from features.files import file_sha256, write_atomic
 from features.schema import Columns, frame_to_columns
 from models.calibration import Calibrator
+from models.hazard import HazardModel, Survival
 from models.linear import LinearBase
 from models.profile import FeatureProfile
 
@@ -72,6 +73,7 @@ class ChurnModel:
     linear: LinearBase | None = None
     threads: int = 0  # LightGBM threads per predict call; 0 = LightGBM's default
     format_version: int = FORMAT_VERSION
+    hazard: HazardModel | None = None  # time-to-churn model (event data only)
 
     # --- scoring -------------------------------------------------------------------
 
@@ -121,6 +123,28 @@ class ChurnModel:
         threads = {"num_threads": self.threads} if self.threads else {}
         margin = np.asarray(self.booster.predict(features, raw_score=True, **threads))
         return margin if self.linear is None else margin + self.linear.margin(features)
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """Days of ``churn_probability_by_horizon``; () without a time-to-churn model."""
+        return () if self.hazard is None else self.hazard.horizons
+
+    @property
+    def horizons_absent_reason(self) -> str | None:
+        """Why there are no probabilities by horizon (None when there are)."""
+        if self.hazard is not None:
+            return None
+        if self.metadata.get("mode") == "table":
+            return (
+                "trained on one labelled export with no history: there is no time axis to "
+                "learn when accounts leave, only whether they did"
+            )
+        return "trained without a time-to-churn model (--horizons none)"
+
+    def survival(self, features: np.ndarray) -> Survival | None:
+        """Monthly hazards of a scored feature matrix (``Scores.features``), one booster
+        call for every account and month; None without a time-to-churn model."""
+        return None if self.hazard is None else self.hazard.survival(features, self.threads)
 
     def predict_proba(self, data: Data) -> np.ndarray:
         """P(churn within the horizon) for each snapshot."""

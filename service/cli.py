@@ -144,6 +144,14 @@ ParamsFileOption = Annotated[
     Path | None, typer.Option("--params", help="TOML file of hyperparameters.")
 ]
 PeriodsOption = Annotated[int, typer.Option(min=1, help="Observation dates in this split.")]
+HorizonsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--horizons",
+        help="Days of the time-to-churn model, e.g. 30,90,180,365 (default CHURN_HORIZONS); "
+        "'none' trains without it.",
+    ),
+]
 
 
 @app.command()
@@ -186,6 +194,7 @@ def train(
     table_as_of: Annotated[
         str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
     ] = None,
+    horizons: HorizonsOption = None,
 ) -> None:
     """Train a calibrated churn model, track the run in MLflow and register it.
 
@@ -199,7 +208,9 @@ def train(
         raise DataError(
             "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
         )
-    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    settings = load_settings(
+        tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon, horizons=horizons
+    )
     params = load_params(params_file, param or [])
     steps = Steps()
     if table is not None:
@@ -248,7 +259,13 @@ def prepare_event_data(
     end = parse_date(data_end) if data_end else None
     with steps.step("building point-in-time snapshots and labels"):
         return prepare_events(
-            tables, settings.horizon_days, every, end, SplitPlan(*plan), settings.exclude_columns
+            tables,
+            settings.horizon_days,
+            every,
+            end,
+            SplitPlan(*plan),
+            settings.exclude_columns,
+            settings.horizons,
         )
 
 
@@ -271,6 +288,7 @@ def retrain(
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = "retrain",
+    horizons: HorizonsOption = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
 
@@ -288,6 +306,7 @@ def retrain(
         experiment=experiment,
         horizon_days=horizon,
         retrain_min_gain=min_gain,
+        horizons=horizons,
     )
     params = load_params(params_file, param or [])
     steps = Steps()
@@ -535,17 +554,21 @@ def score(
         settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
     )
     columns, day = snapshot_columns(loaded.model, data, table, as_of)
-    scored = score_frame(loaded.model, columns, drivers)
+    scored = score_frame(
+        loaded.model, columns, drivers, settings.gross_margin, settings.discount_rate
+    )
     write_frame(scored, out)
     top = scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(
         f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
     )
-    typer.echo(
-        top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(
-            index=False
+    shown = ["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]
+    shown += [c for c in ("churn_probability_365d", "expected_months_remaining") if c in scored]
+    typer.echo(top[shown].to_string(index=False))
+    if loaded.model.horizons_absent_reason:
+        typer.echo(
+            f"no probabilities by horizon: the model was {loaded.model.horizons_absent_reason}"
         )
-    )
 
 
 def one_source(data: Path | None, table: Path | None) -> None:
@@ -661,14 +684,20 @@ def report(
 
     from features.files import write_frame
     from features.tables import load_tables
+    from training.projection import plot_projection, project_retention
     from training.report import churn_report, plot_report
 
     tables = load_tables(data)
-    figures = churn_report(tables, parse_date(data_end) if data_end else None)
+    end = parse_date(data_end) if data_end else None
+    figures = churn_report(tables, end)
+    projected = project_retention(tables, end)
     out.mkdir(parents=True, exist_ok=True)
     write_frame(figures.monthly, out / "monthly.csv")
     write_frame(figures.cohorts.reset_index(), out / "cohorts.csv")
+    write_frame(projected.projection, out / "cohort_projection.csv")
+    write_frame(projected.backtest, out / "cohort_backtest.csv")
     plots = plot_report(figures, out / "plots")
+    plots.append(plot_projection(projected.projection, projected.summary, out / "plots"))
     shown = Table(title=f"Churn by month ({data})")
     columns = {  # column: (header, format); the CSV has the full names
         "customers_start": ("start", "{:,.0f}"),
@@ -691,9 +720,30 @@ def report(
             *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()),
         )
     Console().print(shown)
+    print_backtest(projected.summary)
     typer.echo(
-        f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, " + ", ".join(str(p) for p in plots)
+        f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, {out / 'cohort_projection.csv'}, "
+        f"{out / 'cohort_backtest.csv'}, " + ", ".join(str(p) for p in plots)
     )
+
+
+def print_backtest(summary: Any) -> None:
+    """The cohort projection backtest: error of sBG against the naive projections."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Cohort retention projected (last 6 observed months hidden, then compared)")
+    for name in ("method", "cohorts", "mean abs error", "error at the last month", "best on"):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for row in summary.itertuples():
+        table.add_row(
+            row.method,
+            str(row.cohorts),
+            f"{row.mean_abs_error:.1%}",
+            f"{row.abs_error_last:.1%}",
+            f"{row.best_share:.0%} of cohorts",
+        )
+    Console().print(table)
 
 
 @app.command()

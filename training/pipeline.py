@@ -22,13 +22,15 @@ from features.derive import FeatureSpec, View
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import lifecycle_stage_codes
+from features.timeline import DEFAULT_HORIZONS, day_of, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
-from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set
+from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set, churn_days
 from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
 from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from training.hazard import Origin, SurvivalReport, survival_report
 from training.progress import Steps
+from training.survival import Outcomes
 from training.track import Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ class Prepared:
     tags: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
     cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
+    horizons: tuple[int, ...] = ()  # days of the time-to-churn model; () = none (table mode)
+    outcomes: dict[str, Outcomes] = field(default_factory=dict)  # per split: as_of, churn day
 
     def columns(self, split: str) -> Columns:
         return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
@@ -63,6 +67,7 @@ class Trained:
     baseline_metrics: dict[str, float]
     test_probability: np.ndarray
     baseline_probability: np.ndarray
+    survival: SurvivalReport | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,17 @@ def prepare_events(
     data_end: dt.date | None = None,
     plan: SplitPlan | None = None,
     exclude_columns: Sequence[str] = (),
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
 ) -> Prepared:
-    """Observation dates, labels and the temporal split from event tables."""
+    """Observation dates, labels and the temporal split from event tables, and what
+    happened after each snapshot (for the time-to-churn model over ``horizons``)."""
     plan = plan or SplitPlan()
     training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
     frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
+    outcomes = {
+        split: Outcomes(to_days(frame["as_of"]), churn_days(tables, frame))
+        for split, frame in frames.items()
+    }
     summary = training.summary()
     window = {
         "data_start": training.data_start.isoformat(),
@@ -130,9 +141,18 @@ def prepare_events(
     params = {
         "horizon_days": horizon_days,
         "every": every,
+        "horizons": ",".join(str(h) for h in horizons) or "none",
         **{f"split.{k}": v for k, v in plan.__dict__.items()},
     }
-    return Prepared(frames=frames, summary=summary, metadata=metadata, tags=tags, params=params)
+    return Prepared(
+        frames=frames,
+        summary=summary,
+        metadata=metadata,
+        tags=tags,
+        params=params,
+        horizons=tuple(sorted(horizons)),
+        outcomes=outcomes,
+    )
 
 
 def lifecycle_stage(columns: Columns) -> np.ndarray:
@@ -193,6 +213,11 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         )
         metrics = finite(evaluate(labels["test"], probability, stage))
         baseline_metrics = finite(evaluate(labels["test"], baseline_probability, stage))
+    survival = None
+    if prepared.horizons:
+        survival = fit_survival(prepared, fitted.model, columns, params, steps)
+        fitted.model.hazard = survival.model
+        metrics.update(finite(survival.metrics))
     if prepared.cv_folds:
         with steps.step(f"{prepared.cv_folds}-fold cross-validation"):
             cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
@@ -200,7 +225,24 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         baseline_metrics.update(cv_baseline)
     fitted.model.metadata["metrics"] = metrics
     fitted.model.metadata["baseline_metrics"] = baseline_metrics
-    return Trained(fitted.model, metrics, baseline_metrics, probability, baseline_probability)
+    return Trained(
+        fitted.model, metrics, baseline_metrics, probability, baseline_probability, survival
+    )
+
+
+def fit_survival(
+    prepared: Prepared,
+    model: ChurnModel,
+    columns: dict[str, Columns],
+    params: TrainParams,
+    steps: Steps,
+) -> SurvivalReport:
+    """The time-to-churn model on the same snapshots and features, judged at both origins."""
+    origin = Origin(
+        "test", columns, prepared.outcomes, day_of(prepared.metadata["window"]["data_end"])
+    )
+    plan = SplitPlan(**prepared.metadata["split_plan"])
+    return survival_report(model.spec, origin, params, prepared.horizons, plan, steps)
 
 
 def cross_validate(

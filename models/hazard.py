@@ -1,0 +1,136 @@
+"""The time-to-churn model: a monthly churn hazard, and the survival curve it implies.
+
+A discrete-time hazard model answers "when": for each of the months after ``as_of``
+(intervals of :func:`features.timeline.month_bounds`), the probability of churning in that
+month given the account was still a customer at its start. One LightGBM booster scores
+every month of every account, from the snapshot's features plus two interval features
+(months elapsed, and whether a contract renewal falls in that month), and a Platt
+calibrator maps its margins to hazards. The survival curve is the running product of
+``1 - hazard``, so the probability of churning within any horizon comes from one curve and
+can never decrease as the horizon grows. Inside a month the hazard is taken as constant
+(a horizon ending mid-month gets the matching share of that month, geometrically).
+
+Scoring is one booster call over ``accounts x months`` rows and numpy arithmetic: no
+pandas, no per-account Python loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from features.timeline import DAYS_PER_MONTH, interval_of, month_bounds
+from models.calibration import Calibrator
+from models.value import survival_months
+
+MONTHS_ELAPSED = "months_elapsed"
+RENEWAL_IN_MONTH = "renewal_in_month"
+RENEWAL_INPUTS = ("days_to_renewal", "contract_term_months")  # snapshot features it reads
+
+
+def interval_columns(
+    features: np.ndarray, month: np.ndarray, names: Sequence[str], renewal: bool
+) -> np.ndarray:
+    """The per-interval features of rows of snapshot ``features`` at months ``month``.
+
+    ``renewal_in_month`` is 1 where a contract renewal (the next one, or a later one by
+    whole terms) falls inside that month, 0 where none does, NaN where the renewal date or
+    the term is unknown. The same function builds training rows and scoring rows.
+    """
+    month = np.asarray(month, dtype=np.float64)
+    if not renewal:
+        return month[:, None]
+    to_renewal = features[:, list(names).index(RENEWAL_INPUTS[0])]
+    term_days = features[:, list(names).index(RENEWAL_INPUTS[1])] * DAYS_PER_MONTH
+    bounds = month_bounds(int(month.max()) + 1 if len(month) else 1).astype(np.float64)
+    start, end = bounds[month.astype(np.int64)], bounds[month.astype(np.int64) + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms_passed = np.where(
+            to_renewal > start, 0.0, np.floor((start - to_renewal) / term_days) + 1
+        )
+        next_renewal = to_renewal + terms_passed * term_days
+    inside = np.where(np.isnan(next_renewal), np.nan, (next_renewal <= end).astype(np.float64))
+    return np.column_stack([month, inside])
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Calibrated monthly hazards of a batch of accounts (rows x months) and what follows."""
+
+    hazard: np.ndarray
+
+    @property
+    def months(self) -> int:
+        return self.hazard.shape[1]
+
+    def curve(self) -> np.ndarray:
+        """P(still a customer) at each month boundary, from 1 at ``as_of`` (rows x months+1)."""
+        ones = np.ones((self.hazard.shape[0], 1))
+        return np.hstack([ones, np.cumprod(1.0 - self.hazard, axis=1)])
+
+    def at_days(self, days: Sequence[float] | np.ndarray) -> np.ndarray:
+        """P(still a customer) ``days`` after as_of (rows x days); constant hazard inside a month."""
+        days = np.asarray(days, dtype=np.float64)
+        bounds = month_bounds(self.months)
+        if np.any(days < 0) or np.any(days > bounds[-1]):
+            raise ValueError(f"days must lie within 0..{bounds[-1]}")
+        k = np.clip(interval_of(days, self.months), 0, self.months - 1)
+        share = (days - bounds[k]) / (bounds[k + 1] - bounds[k])
+        return self.curve()[:, k] * (1.0 - self.hazard[:, k]) ** share
+
+    def churn_within(self, horizons: Sequence[int]) -> np.ndarray:
+        """P(churn within each horizon), rows x horizons; non-decreasing along a row."""
+        return 1.0 - self.at_days(np.asarray(horizons, dtype=np.float64))
+
+    def expected_months(self, annual_rate: float = 0.0) -> np.ndarray:
+        """Expected months as a customer within the modelled months (discounted if a rate
+        is given): the area under the survival curve."""
+        return survival_months(self.hazard, annual_rate)
+
+
+@dataclass
+class HazardModel:
+    """Booster + calibrator over snapshot features and interval features; see the module doc.
+
+    ``feature_names`` are the churn model's snapshot features (the same matrix feeds both);
+    ``months`` the intervals modelled (the longest horizon rounded up to whole months).
+    """
+
+    booster: lgb.Booster
+    calibrator: Calibrator
+    feature_names: tuple[str, ...]
+    horizons: tuple[int, ...]
+    months: int
+    renewal: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Booster feature names: snapshot features, then the interval features."""
+        extra = [MONTHS_ELAPSED, RENEWAL_IN_MONTH] if self.renewal else [MONTHS_ELAPSED]
+        return [*self.feature_names, *extra]
+
+    def rows(self, features: np.ndarray, month: np.ndarray) -> np.ndarray:
+        """Booster input for snapshot rows ``features`` at months ``month`` (float32)."""
+        out = np.empty((features.shape[0], len(self.names)), dtype=np.float32)
+        out[:, : features.shape[1]] = features
+        out[:, features.shape[1] :] = interval_columns(
+            features, month, self.feature_names, self.renewal
+        )
+        return out
+
+    def margin(self, rows: np.ndarray, threads: int = 0) -> np.ndarray:
+        extra = {"num_threads": threads} if threads else {}
+        return np.asarray(self.booster.predict(rows, raw_score=True, **extra))
+
+    def survival(self, features: np.ndarray, threads: int = 0) -> Survival:
+        """Every account's monthly hazards in one booster call (accounts x months rows)."""
+        n = features.shape[0]
+        month = np.tile(np.arange(self.months), n)
+        rows = self.rows(np.repeat(features, self.months, axis=0), month)
+        hazard = self.calibrator.transform(self.margin(rows, threads)).reshape(n, self.months)
+        return Survival(hazard)

@@ -1,0 +1,101 @@
+"""The time-to-churn model: one survival curve per account, probabilities by horizon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from features.timeline import month_bounds
+from models.bundle import ChurnModel
+from models.hazard import Survival, interval_columns
+
+HORIZONS = (30, 90, 180, 365)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_probabilities_never_decrease_with_the_horizon_for_any_account(
+    timed_model: ChurnModel, data: st.DataObject
+) -> None:
+    """Any feature values (missing ones too), any horizons within the modelled year."""
+    width = len(timed_model.spec.names)
+    values = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(np.nan))
+    features = data.draw(arrays(np.float64, (data.draw(st.integers(1, 8)), width), elements=values))
+    horizons = sorted(data.draw(st.lists(st.integers(1, 365), min_size=2, max_size=8)))
+    within = timed_model.survival(features).churn_within(horizons)
+    assert np.all((within >= 0) & (within <= 1))
+    assert np.all(np.diff(within, axis=1) >= -1e-12)
+
+
+def test_the_trained_model_gives_every_default_horizon(
+    timed_model: ChurnModel, make_columns
+) -> None:
+    columns = make_columns(40, seed=3)
+    scores = timed_model.score(columns, explain=False)
+    within = timed_model.survival(scores.features).churn_within(timed_model.horizons)
+    assert timed_model.horizons == HORIZONS
+    assert within.shape == (40, 4)
+    assert np.all(np.diff(within, axis=1) >= 0)
+
+
+def test_risk_that_grows_with_low_usage_shows_in_every_horizon(
+    timed_model: ChurnModel, make_columns
+) -> None:
+    columns = make_columns(400, seed=4)
+    features = timed_model.matrix(columns)
+    within = timed_model.survival(features).churn_within(HORIZONS)
+    usage = columns["mau_0"] / columns["seats"]
+    low, high = usage < 0.25, usage > 0.75
+    assert np.all(within[low].mean(axis=0) > within[high].mean(axis=0))
+
+
+def test_one_account_scores_like_its_row_in_a_batch(timed_model: ChurnModel, make_columns) -> None:
+    features = timed_model.matrix(make_columns(10, seed=6))
+    batch = timed_model.survival(features).hazard
+    one = timed_model.survival(features[[4]]).hazard
+    np.testing.assert_allclose(one[0], batch[4], rtol=1e-12)
+
+
+def test_thirty_days_is_the_first_month_and_a_year_the_whole_curve() -> None:
+    hazard = np.array([[0.1, 0.2, 0.0, 0.5] + [0.05] * 8])
+    survival = Survival(hazard)
+    curve = survival.curve()
+    assert survival.at_days([0])[0, 0] == 1.0
+    assert survival.churn_within([30])[0, 0] == pytest.approx(0.1)
+    assert survival.churn_within([365])[0, 0] == pytest.approx(1 - curve[0, -1])
+    inside = (90 - month_bounds(3)[2]) / (month_bounds(3)[3] - month_bounds(3)[2])
+    assert survival.churn_within([90])[0, 0] == pytest.approx(1 - 0.9 * 0.8 * 1.0**inside)
+
+
+def test_a_renewal_month_is_found_from_days_to_renewal_and_the_term() -> None:
+    names = ["days_to_renewal", "contract_term_months"]
+    features = np.array([[45.0, 12.0], [45.0, 1.0], [np.nan, 12.0]])
+    rows = np.repeat(features, 14, axis=0)
+    month = np.tile(np.arange(14), 3)
+    renewal = interval_columns(rows, month, names, renewal=True)[:, 1].reshape(3, 14)
+    assert np.flatnonzero(renewal[0]).tolist() == [1, 13]  # day 45, then a year later
+    assert renewal[1].sum() == 13  # monthly: one renewal in every month from the second
+    assert np.isnan(renewal[2]).all()
+
+
+def test_the_bundle_keeps_its_time_to_churn_model(
+    timed_model: ChurnModel, make_columns, tmp_path: Path
+) -> None:
+    features = timed_model.matrix(make_columns(20, seed=7))
+    loaded = ChurnModel.load(timed_model.save(tmp_path / "bundle.joblib"))
+    np.testing.assert_allclose(
+        loaded.survival(features).hazard, timed_model.survival(features).hazard
+    )
+
+
+def test_a_model_without_horizons_says_why(model: ChurnModel) -> None:
+    assert model.horizons == ()
+    assert model.survival(np.zeros((1, len(model.spec.names)))) is None
+    assert "--horizons none" in (model.horizons_absent_reason or "")
