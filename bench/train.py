@@ -123,7 +123,7 @@ def measure(rows: int, queue: mp.Queue) -> None:
             "seconds": seconds,
             "peak_mib": peak_mib,
             "auc": trained.metrics["test_roc_auc"],
-            "form": trained.model.metadata.get("model_form"),
+            "form": trained.model.card.model_form,
             "trees": trained.model.booster.num_trees(),
             "steps": {k: round(v, 1) for k, v in steps.timings.items()},
         }

@@ -27,3 +27,11 @@ class DataError(ChurnError):
 
 class ModelError(ChurnError):
     """A model cannot be trained, loaded or used (wrong format, checksum, too little data)."""
+
+
+class RegistryError(ChurnError):
+    """The model registry did not answer, or refused: nothing that depends on it may proceed."""
+
+
+class ConflictError(ChurnError):
+    """Another job holds the registry lease, or the champion changed since it was judged."""

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.timeline import DEFAULT_HORIZON_DAYS, DEFAULT_HORIZONS
 
-
+MIN_SIGNING_KEY_BYTES = 32
 MAX_HORIZON_DAYS = 1095  # three years of monthly hazards at most
 
 
@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_keys_file: Path | None = None
     playbook: Path | None = Field(None, description="TOML playbook overriding the packaged one.")
+    signing_key: SecretStr | None = Field(
+        None, description="HMAC key: signs registered bundles, verifies every load."
+    )
+    signing_key_file: Path | None = Field(
+        None, description="Signing keys, one per line: the first signs, every one verifies."
+    )
     gross_margin: float = Field(1.0, gt=0, le=1)
     discount_rate: float = Field(
         0.10, ge=0, le=1, description="Annual rate discounting expected_remaining_value."
@@ -107,6 +113,18 @@ class Settings(BaseSettings):
             lines = self.api_keys_file.read_text().splitlines()
             keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
             self.api_keys = [*self.api_keys, *(SecretStr(k) for k in keys)]
+        return self
+
+    @model_validator(mode="after")
+    def _check_signing_keys(self) -> Settings:
+        if self.signing_key_file is not None and not self.signing_key_file.is_file():
+            raise ValueError(f"CHURN_SIGNING_KEY_FILE {self.signing_key_file} does not exist")
+        short = [key for key in self.signing_key_values() if len(key) < MIN_SIGNING_KEY_BYTES]
+        if short:
+            raise ValueError(
+                f"a signing key must be at least {MIN_SIGNING_KEY_BYTES} bytes "
+                "(e.g. `openssl rand -hex 32`)"
+            )
         return self
 
     # --- derived values --------------------------------------------------------
@@ -148,6 +166,15 @@ class Settings(BaseSettings):
 
     def api_key_values(self) -> list[str]:
         return [k.get_secret_value() for k in self.api_keys]
+
+    def signing_key_values(self) -> list[bytes]:
+        """Keys that verify bundles; the first signs new ones. Empty: bundles are checked
+        for integrity (SHA-256) but not authenticated."""
+        keys = [self.signing_key.get_secret_value()] if self.signing_key else []
+        if self.signing_key_file is not None and self.signing_key_file.is_file():
+            lines = self.signing_key_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return [key.encode() for key in keys]
 
 
 @lru_cache(maxsize=1)

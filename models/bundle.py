@@ -1,37 +1,44 @@
-"""ChurnModel: everything scoring needs, in one versioned file.
+"""ChurnModel: everything scoring needs, in one versioned file of plain data.
 
-The bundle holds the frozen feature spec, the LightGBM booster, the calibrator and the
-training metadata (window, horizon, base rate, metrics, feature profile). Scoring a
-snapshot is: columns -> feature matrix -> one ``pred_contrib`` call (whose row sums are
-the raw margins, so explanations cost no second pass) -> calibration. No pandas and
-no MLflow on that path.
+The bundle holds the frozen feature spec, the LightGBM booster (its model text), the
+calibrator, the linear base, the training feature profile and the model card (horizon,
+base rate, tier cut-offs, mode, mapping, window, metrics), each a part of one archive
+(``models.archive``): nothing in it is pickled, so loading runs no code from the file and
+does not depend on where our classes live. Scoring a snapshot is: columns -> feature
+matrix -> one ``pred_contrib`` call (whose row sums are the raw margins, so explanations
+cost no second pass) -> calibration. No pandas and no MLflow on that path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import joblib
 import lightgbm as lgb
 import numpy as np
 
-from features.derive import FeatureSpec
+from features.derive import FEATURE_VERSION, INDICATORS, FeatureSpec
 from features.errors import ModelError
-from features.files import file_sha256, write_atomic
+from features.files import file_sha256
 from features.schema import Columns, frame_to_columns
+from models.archive import NO_KEYS, Archive, ArchiveWriter, SigningKeys
 from models.calibration import Calibrator
+from models.card import ModelCard
 from models.hazard import HazardModel, Survival
 from models.linear import LinearBase
 from models.profile import FeatureProfile
 
-FORMAT_VERSION = 1
 RISK_TIERS = ("low", "medium", "high", "critical")
-TIER_MULTIPLES = (1.0, 2.0, 4.0)
-FEW_ROWS = 32  # up to this many rows, plain Python beats numpy's per-call cost  # cut-offs as multiples of the training base rate
+TIER_MULTIPLES = (1.0, 2.0, 4.0)  # cut-offs as multiples of the training base rate
+FEW_ROWS = 32  # up to this many rows, plain Python beats numpy's per-call cost
+# The parts of format 2; "linear", "profile" and the hazard parts are optional.
+CARD, SPEC, BOOSTER, CALIBRATOR = "card.json", "spec.json", "booster.txt", "calibrator.json"
+LINEAR, PROFILE = "linear", "profile.json"
+HAZARD, HAZARD_BOOSTER, HAZARD_CALIBRATOR = "hazard.json", "hazard.booster.txt", "hazard.calibrator"
+REQUIRED_PARTS = (CARD, SPEC, BOOSTER, CALIBRATOR)
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ Data = Any  # a snapshot DataFrame or a columns mapping (pandas is never importe
 
 @dataclass
 class ChurnModel:
-    """Feature spec + booster (+ linear base) + calibrator + metadata; one file.
+    """Feature spec + booster (+ linear base) + calibrator + model card; one file.
 
     The margin is the booster's raw score, plus the linear base's log-odds when the
     trees were boosted from it (``linear`` set); contributions add up the same way.
@@ -68,11 +75,10 @@ class ChurnModel:
     spec: FeatureSpec
     booster: lgb.Booster
     calibrator: Calibrator
-    metadata: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard
     profile: FeatureProfile | None = None
     linear: LinearBase | None = None
     threads: int = 0  # LightGBM threads per predict call; 0 = LightGBM's default
-    format_version: int = FORMAT_VERSION
     hazard: HazardModel | None = None  # time-to-churn model (event data only)
 
     # --- scoring -------------------------------------------------------------------
@@ -81,19 +87,17 @@ class ChurnModel:
     def horizon_days(self) -> int | None:
         """Days ahead the probability covers; None for a table-mode model, whose label
         ("churned", as the export defines it) has no horizon of its own."""
-        horizon = self.metadata.get("horizon_days")
-        return None if horizon is None else int(horizon)
+        return self.card.horizon_days
 
     @property
     def base_rate(self) -> float:
-        return float(self.metadata["base_rate"])
+        return self.card.base_rate
 
     @property
     def tier_cutoffs(self) -> tuple[float, ...]:
-        """Probabilities where medium, high and critical start (override in metadata)."""
-        custom = self.metadata.get("tier_cutoffs")
-        if custom:
-            return tuple(float(c) for c in custom)
+        """Probabilities where medium, high and critical start (override in the card)."""
+        if self.card.tier_cutoffs:
+            return self.card.tier_cutoffs
         return tuple(min(self.base_rate * m, 1.0) for m in TIER_MULTIPLES)
 
     def columns(self, data: Data) -> Columns:
@@ -134,7 +138,7 @@ class ChurnModel:
         """Why there are no probabilities by horizon (None when there are)."""
         if self.hazard is not None:
             return None
-        if self.metadata.get("mode") == "table":
+        if self.card.mode == "table":
             return (
                 "trained on one labelled export with no history: there is no time axis to "
                 "learn when accounts leave, only whether they did"
@@ -244,14 +248,29 @@ class ChurnModel:
 
     # --- files -----------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """joblib file with a format version, written atomically."""
-        payload = {"format_version": self.format_version, "model": self}
-        return write_atomic(path, lambda temp: joblib.dump(payload, temp, compress=3))
+    def save(self, path: str | Path, signing_key: bytes | None = None) -> Path:
+        """The plain-data archive, written atomically; HMAC-signed when given a key."""
+        writer = ArchiveWriter()
+        writer.add_json(CARD, self.card.to_json())
+        writer.add_json(SPEC, spec_state(self.spec))
+        writer.add_text(BOOSTER, self.booster.model_to_string())
+        add_state(writer, "calibrator", *self.calibrator.to_state())
+        if self.linear is not None:
+            add_state(writer, LINEAR, *self.linear.to_state())
+        if self.profile is not None:
+            writer.add_json(PROFILE, self.profile.to_state())
+        if self.hazard is not None:
+            writer.add_json(HAZARD, self.hazard.to_state())
+            writer.add_text(HAZARD_BOOSTER, self.hazard.booster.model_to_string())
+            add_state(writer, HAZARD_CALIBRATOR, *self.hazard.calibrator.to_state())
+        return writer.write(path, signing_key, created_by=f"churn {_code_version()}")
 
     @classmethod
-    def load(cls, path: str | Path, sha256: str | None = None) -> ChurnModel:
-        """Load a bundle; refuse another format version or a checksum that does not match."""
+    def load(
+        cls, path: str | Path, sha256: str | None = None, keys: SigningKeys = NO_KEYS
+    ) -> ChurnModel:
+        """Load a bundle: refuse a checksum that does not match, another format version, a
+        missing part, and (with ``keys``) a bundle not signed by one of them."""
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"model bundle {path} does not exist")
@@ -261,14 +280,102 @@ class ChurnModel:
                 raise ModelError(
                     f"model bundle {path.name} has SHA-256 {actual}, expected {sha256}: refusing to load"
                 )
-        try:
-            payload = joblib.load(path)
-        except Exception as exc:
-            raise ModelError(f"cannot read model bundle {path}: {exc}") from exc
-        version = payload.get("format_version") if isinstance(payload, dict) else None
-        if version != FORMAT_VERSION:
-            raise ModelError(
-                f"model bundle {path.name} has format version {version}; this Churn reads version "
-                f"{FORMAT_VERSION}. Retrain with `churn train` (or install the Churn release that wrote it)."
-            )
-        return payload["model"]
+        return from_archive(Archive.read(path, keys))
+
+
+def from_archive(archive: Archive) -> ChurnModel:
+    """Build the model from checked parts; a part that does not make sense is a ModelError."""
+    archive.require(REQUIRED_PARTS)
+    try:
+        booster = lgb.Booster(model_str=archive.text(BOOSTER))
+        calibrator = Calibrator.from_state(*read_state(archive, "calibrator"))
+        linear = (
+            LinearBase.from_state(*read_state(archive, LINEAR))
+            if archive.has(f"{LINEAR}.json")
+            else None
+        )
+        profile = FeatureProfile.from_state(archive.json(PROFILE)) if archive.has(PROFILE) else None
+        spec = spec_from_state(archive.json(SPEC), archive.name)
+        hazard = read_hazard(archive, spec) if archive.has(HAZARD) else None
+    except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
+        raise ModelError(
+            f"model bundle {archive.name}: a part is malformed ({type(exc).__name__}: {exc})"
+        ) from None
+    card = ModelCard.from_json(archive.json(CARD), archive.name)
+    if booster.num_feature() != len(spec.names):
+        raise ModelError(
+            f"model bundle {archive.name}: the booster reads {booster.num_feature()} features, "
+            f"the feature spec names {len(spec.names)}"
+        )
+    return ChurnModel(
+        spec, booster, calibrator, card, profile=profile, linear=linear, hazard=hazard
+    )
+
+
+def read_hazard(archive: Archive, spec: FeatureSpec) -> HazardModel:
+    """The time-to-churn parts; its features must be the churn model's (one matrix feeds both)."""
+    archive.require([HAZARD_BOOSTER, f"{HAZARD_CALIBRATOR}.json"])
+    hazard = HazardModel.from_state(
+        archive.json(HAZARD),
+        lgb.Booster(model_str=archive.text(HAZARD_BOOSTER)),
+        Calibrator.from_state(*read_state(archive, HAZARD_CALIBRATOR)),
+    )
+    if list(hazard.feature_names) != spec.names:
+        raise ValueError("the hazard model's features are not the feature spec's")
+    return hazard
+
+
+def add_state(
+    writer: ArchiveWriter, name: str, fields: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """A component as ``name.json`` plus ``name.<array>.npy`` parts."""
+    writer.add_json(f"{name}.json", {**fields, "arrays": sorted(arrays)})
+    for key, array in arrays.items():
+        writer.add_array(f"{name}.{key}.npy", array)
+
+
+def read_state(archive: Archive, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    fields = archive.json(f"{name}.json")
+    arrays = {key: archive.array(f"{name}.{key}.npy") for key in fields.pop("arrays", [])}
+    return fields, arrays
+
+
+def spec_state(spec: FeatureSpec) -> dict[str, Any]:
+    return {
+        "version": spec.version,
+        "indicators": list(spec.indicators),
+        "levels": [[column, list(levels)] for column, levels in spec.levels.items()],  # in order
+        "numeric_attributes": list(spec.numeric_attributes),
+        "dropped": dict(spec.dropped),
+    }
+
+
+def spec_from_state(fields: dict[str, Any], bundle: str) -> FeatureSpec:
+    """The feature spec; refuse indicators or a feature version this Churn cannot compute."""
+    version = fields.get("version")
+    if version != FEATURE_VERSION:
+        raise ModelError(
+            f"model bundle {bundle} was built with feature version {version}; this Churn "
+            f"computes version {FEATURE_VERSION}: retrain with `churn train`"
+        )
+    unknown = [name for name in fields["indicators"] if name not in INDICATORS]
+    if unknown:
+        raise ModelError(
+            f"model bundle {bundle} uses indicators this Churn does not compute: {unknown}"
+        )
+    return FeatureSpec(
+        indicators=tuple(fields["indicators"]),
+        levels={str(column): tuple(str(v) for v in levels) for column, levels in fields["levels"]},
+        numeric_attributes=tuple(fields["numeric_attributes"]),
+        dropped=dict(fields["dropped"]),
+        version=int(version),
+    )
+
+
+def _code_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("churn")
+    except metadata.PackageNotFoundError:
+        return "unknown"

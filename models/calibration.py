@@ -7,6 +7,8 @@ numpy so the scoring hot path stays lean.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from features.errors import ModelError
@@ -58,6 +60,26 @@ class Calibrator:
         if self.method == "platt":
             return sigmoid(self.slope_ * margin + self.intercept_)
         return np.interp(margin, self.thresholds_, self.values_)
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Plain data for the bundle: (JSON fields, numpy arrays)."""
+        if self.method == "platt":
+            return {"method": "platt", "slope": self.slope_, "intercept": self.intercept_}, {}
+        return {"method": "isotonic"}, {"thresholds": self.thresholds_, "values": self.values_}
+
+    @classmethod
+    def from_state(cls, fields: dict[str, Any], arrays: dict[str, np.ndarray]) -> Calibrator:
+        method = fields.get("method")
+        if method not in METHODS:
+            raise ModelError(f"the bundle's calibrator method {method!r} is not one of {METHODS}")
+        calibrator = cls(method)
+        if method == "platt":
+            calibrator.slope_ = float(fields["slope"])
+            calibrator.intercept_ = float(fields["intercept"])
+        else:
+            calibrator.thresholds_ = np.asarray(arrays["thresholds"], dtype=np.float64)
+            calibrator.values_ = np.asarray(arrays["values"], dtype=np.float64)
+        return calibrator
 
     def describe(self) -> dict[str, float | str]:
         if self.method == "platt":

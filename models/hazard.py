@@ -16,8 +16,8 @@ pandas, no per-account Python loops.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import lightgbm as lgb
@@ -92,6 +92,29 @@ class Survival:
         return survival_months(self.hazard, annual_rate)
 
 
+@dataclass(frozen=True)
+class HazardFit:
+    """How the hazard model was fitted and on which window (logged, and kept in the bundle)."""
+
+    early_stopping_trees: int = 0
+    trees: int = 0
+    min_data_in_leaf: int = 0
+    person_months: dict[str, int] = field(default_factory=dict)
+    calibration: dict[str, float | str] = field(default_factory=dict)
+    first_test_as_of: str = ""
+    last_test_as_of: str = ""
+    training_known_until: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> HazardFit:
+        """Fields this Churn does not know (written by a newer one) are skipped."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in document.items() if key in known})
+
+
 @dataclass
 class HazardModel:
     """Booster + calibrator over snapshot features and interval features; see the module doc.
@@ -106,7 +129,7 @@ class HazardModel:
     horizons: tuple[int, ...]
     months: int
     renewal: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)
+    fit: HazardFit = field(default_factory=HazardFit)
 
     @property
     def names(self) -> list[str]:
@@ -134,3 +157,38 @@ class HazardModel:
         rows = self.rows(np.repeat(features, self.months, axis=0), month)
         hazard = self.calibrator.transform(self.margin(rows, threads)).reshape(n, self.months)
         return Survival(hazard)
+
+    # --- bundle parts ------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """The plain fields of ``hazard.json`` (booster and calibrator are parts of their own)."""
+        return {
+            "feature_names": list(self.feature_names),
+            "horizons": list(self.horizons),
+            "months": self.months,
+            "renewal": self.renewal,
+            "fit": self.fit.to_json(),
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], booster: lgb.Booster, calibrator: Calibrator
+    ) -> HazardModel:
+        """The model from its parts; ValueError where they do not fit together."""
+        model = cls(
+            booster=booster,
+            calibrator=calibrator,
+            feature_names=tuple(str(n) for n in state["feature_names"]),
+            horizons=tuple(int(h) for h in state["horizons"]),
+            months=int(state["months"]),
+            renewal=bool(state["renewal"]),
+            fit=HazardFit.from_json(state.get("fit", {})),
+        )
+        if booster.num_feature() != len(model.names):
+            raise ValueError(
+                f"the hazard booster reads {booster.num_feature()} features, its part names "
+                f"{len(model.names)}"
+            )
+        if not model.horizons or max(model.horizons) > month_bounds(model.months)[-1]:
+            raise ValueError(f"horizons {model.horizons} do not fit in {model.months} months")
+        return model

@@ -10,6 +10,8 @@ and per-feature contributions need no sklearn and sum exactly to the margin.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
 from features.errors import ModelError
@@ -67,6 +69,43 @@ class LinearBase:
         std = logged.std(axis=0)
         self.stds_ = np.where(std > 0, std, 1.0)
         return self
+
+    # --- plain data for the bundle ----------------------------------------------------
+
+    ARRAYS: ClassVar[tuple[str, ...]] = ("medians_", "means_", "stds_", "coef_", "design_mean_")
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON fields, numpy arrays): everything scoring needs, nothing pickled."""
+        fields = {
+            "c": self.c,
+            "max_iter": self.max_iter,
+            "n_features": self.n_features_,
+            "categorical": self.categorical_,
+            "numeric": self.numeric_,
+            "flagged": self.flagged_,
+            "levels": [[j, levels.tolist()] for j, levels in self.levels_.items()],  # in order
+            "intercept": self.intercept_,
+        }
+        return fields, {name.rstrip("_"): getattr(self, name) for name in self.ARRAYS}
+
+    @classmethod
+    def from_state(cls, fields: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearBase:
+        base = cls(float(fields["c"]), int(fields["max_iter"]))
+        base.n_features_ = int(fields["n_features"])
+        base.categorical_ = [int(j) for j in fields["categorical"]]
+        base.numeric_ = [int(j) for j in fields["numeric"]]
+        base.flagged_ = [int(j) for j in fields["flagged"]]
+        base.levels_ = {
+            int(j): np.asarray(levels, dtype=np.float64) for j, levels in fields["levels"]
+        }
+        base.intercept_ = float(fields["intercept"])
+        for name in cls.ARRAYS:
+            setattr(base, name, np.asarray(arrays[name.rstrip("_")], dtype=np.float64))
+        owners = base._owners()
+        base.owner_matrix_ = np.zeros((len(owners), base.n_features_))
+        base.owner_matrix_[np.arange(len(owners)), owners] = 1.0
+        base.expected_ = float(base.intercept_ + base.design_mean_ @ base.coef_)
+        return base
 
     # --- scoring (numpy only) ---------------------------------------------------------
 

@@ -7,6 +7,7 @@ without ever reloading the training set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,25 @@ class FeatureProfile:
             shares.append(tuple(float(s) for s in _shares(known, inner)))
             missing.append(float(np.isnan(column).mean()) if len(column) else 0.0)
         return cls(tuple(names), tuple(edges), tuple(shares), tuple(missing), int(matrix.shape[0]))
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "edges": [list(e) for e in self.edges],
+            "shares": [list(s) for s in self.shares],
+            "missing": list(self.missing),
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_state(cls, fields: dict[str, Any]) -> FeatureProfile:
+        return cls(
+            names=tuple(str(n) for n in fields["names"]),
+            edges=tuple(tuple(float(x) for x in e) for e in fields["edges"]),
+            shares=tuple(tuple(float(x) for x in s) for s in fields["shares"]),
+            missing=tuple(float(x) for x in fields["missing"]),
+            rows=int(fields["rows"]),
+        )
 
     def stability(self, matrix: np.ndarray) -> dict[str, float]:
         """Population stability index of each feature of ``matrix`` against training."""

@@ -1,9 +1,14 @@
-"""Load a ChurnModel from a path or an MLflow model URI, verifying its SHA-256.
+"""The MLflow model registry as Churn uses it: one place that makes clients and loads models.
 
-``models:/<name>@<alias>`` and ``models:/<name>/<version>`` resolve through the
-registry; the bundle's checksum, recorded as a version tag at registration, must match
-the downloaded file before it is unpickled. Moving the champion alias records the
-version it replaces, which is what a rollback returns to.
+``Registry.of(settings)`` resolves ``registry_uri or tracking_uri`` and the signing keys
+once; every MLflow client of the model path comes from it. ``models:/<name>@<alias>`` and
+``models:/<name>/<version>`` resolve through the registry; the bundle's checksum, recorded
+as a version tag at registration, must match the downloaded file, and with signing keys
+its signature must verify, before it is read. Errors name the registry with any
+credentials stripped (``features.redact``).
+
+Only "the model or alias does not exist" means "no champion" (``alias_version``): any
+other answer, a timeout included, is a ``RegistryError`` that stops the job.
 """
 
 from __future__ import annotations
@@ -11,19 +16,26 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from features.errors import ModelError
+from features.errors import ModelError, RegistryError
+from features.redact import redact
+from models.archive import NO_KEYS, SigningKeys, signing_keys
 
 if TYPE_CHECKING:  # models.bundle imports LightGBM: `churn serve`'s parent resolves without it
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
+    from features.settings import Settings
     from models.bundle import ChurnModel
 
 SHA_TAG = "bundle_sha256"
-BUNDLE_FILE = "bundle.joblib"
+SIGNED_TAG = "bundle_signed_by"  # the signing key's id (public), for people reading the UI
+BUNDLE_FILE = "bundle.churn"
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 
 
 @dataclass(frozen=True)
@@ -38,92 +50,166 @@ class LoadedModel:
     sha256: str | None = None
 
 
-def load_model(
-    uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
-) -> LoadedModel:
-    """A bundle file path, or a ``models:/`` URI resolved in the MLflow registry."""
-    from features.files import file_sha256
-    from models.bundle import ChurnModel
+@dataclass(frozen=True)
+class Registry:
+    """Where models are registered, and the keys their bundles must be signed with."""
 
-    registry_uri = registry_uri or tracking_uri
-    match = MODEL_URI.match(uri)
-    if match is None:
-        path = Path(uri)
-        if not path.exists():
-            raise ModelError(f"{uri} is neither a model bundle file nor a models:/name@alias URI")
-        sha = file_sha256(path)
-        return LoadedModel(ChurnModel.load(path), uri=uri, name=path.stem, sha256=sha)
-    return _load_registered(uri, match, tracking_uri, registry_uri)
+    tracking_uri: str
+    registry_uri: str
+    keys: SigningKeys = NO_KEYS
 
+    @classmethod
+    def of(cls, settings: Settings) -> Registry:
+        tracking = settings.resolved_tracking_uri
+        return cls(
+            tracking,
+            settings.registry_uri or tracking,
+            signing_keys(settings.signing_key_values()),
+        )
 
-def resolve_version(
-    name: str,
-    alias: str | None,
-    version: str | None,
-    tracking_uri: str | None,
-    registry_uri: str | None,
-):
-    """The registry's ModelVersion behind an alias or a version number."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
-    try:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    @property
+    def shown(self) -> str:
+        """The registry's address as it may be shown (no credentials)."""
+        return redact(self.registry_uri)
+
+    def failed(self, what: str, exc: BaseException) -> RegistryError:
+        """A RegistryError saying what could not be done, where, and MLflow's answer."""
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        return RegistryError(f"cannot {what} in the registry at {self.shown}: {redact(message)}")
+
+    def call(self, what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """``action(*args, **kwargs)``; any failure becomes a RegistryError naming ``what``."""
+        try:
+            return action(*args, **kwargs)
+        except Exception as exc:
+            raise self.failed(what, exc) from None
+
+    # --- reading --------------------------------------------------------------------------
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` names; None only when the model or the alias does not exist.
+
+        Read from the registered model's alias map, so no error message is interpreted:
+        a timeout, a refusal or a server error is a RegistryError, never "no champion".
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code == NOT_FOUND:
+                return None
+            raise self.failed(f"read {name}@{alias}", exc) from None
+        except Exception as exc:
+            raise self.failed(f"read {name}@{alias}", exc) from None
+        version = (model.aliases or {}).get(alias)
+        return None if version is None else str(version)
+
+    def version(self, name: str, alias: str | None = None, version: str | None = None):
+        """The ModelVersion behind an alias or a version number."""
+        from mlflow.exceptions import MlflowException
+
         if alias is not None:
-            return client.get_model_version_by_alias(name, alias)
-        return client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        what = f"alias {alias!r}" if alias else f"version {version}"
-        raise ModelError(
-            f"model {name!r} has no {what} in the registry at {tracking_uri}: {exc.message}"
-        ) from exc
+            found = self.alias_version(name, alias)
+            if found is None:
+                raise ModelError(
+                    f"model {name!r} has no alias {alias!r} in the registry at {self.shown}"
+                )
+            version = found
+        try:
+            return self.client.get_model_version(name, str(version))
+        except MlflowException as exc:
+            if exc.error_code == NOT_FOUND:
+                raise ModelError(
+                    f"model {name!r} has no version {version} in the registry at {self.shown}"
+                ) from None
+            raise self.failed(f"read {name} version {version}", exc) from None
+        except Exception as exc:
+            raise self.failed(f"read {name} version {version}", exc) from None
+
+    def download(self, name: str, version: str, into: Path) -> Path:
+        """Fetch only the bundle of a registered version into ``into``; its path there.
+
+        Uses the version's own artifact location, not "models:/..." (MLflow resolves those
+        against the process-global registry, not the one asked for).
+        """
+        import mlflow.artifacts
+
+        source = self.call(
+            f"locate {name} version {version}",
+            self.client.get_model_version_download_uri,
+            name,
+            version,
+        ).rstrip("/")
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{source}/artifacts",
+                dst_path=str(into),
+                tracking_uri=self.tracking_uri,
+            )
+        except Exception as exc:
+            raise ModelError(
+                f"cannot download {name} version {version} from {redact(source)}: {redact(str(exc))}"
+            ) from exc
+        candidates = sorted(Path(local).rglob(BUNDLE_FILE))
+        if not candidates:
+            raise ModelError(
+                f"no {BUNDLE_FILE} inside {name} version {version} ({redact(source)}/artifacts)"
+            )
+        return candidates[0]
+
+    # --- loading --------------------------------------------------------------------------
+
+    def load(self, uri: str) -> LoadedModel:
+        """A bundle file path, or a ``models:/`` URI resolved in the registry; verified."""
+        from features.files import file_sha256
+        from models.bundle import ChurnModel
+
+        match = MODEL_URI.match(uri)
+        if match is None:
+            path = Path(uri)
+            if not path.exists():
+                raise ModelError(
+                    f"{redact(uri)} is neither a model bundle file nor a models:/name@alias URI"
+                )
+            sha = file_sha256(path)
+            model = ChurnModel.load(path, keys=self.keys)
+            return LoadedModel(model, uri=uri, name=path.stem, sha256=sha)
+        name = match["name"]
+        found = self.version(name, match["alias"], match["version"])
+        expected = registered_sha(found)
+        with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
+            bundle = self.download(name, str(found.version), Path(scratch))
+            model = ChurnModel.load(bundle, sha256=expected, keys=self.keys)
+        return LoadedModel(
+            model,
+            uri=uri,
+            name=name,
+            version=str(found.version),
+            run_id=found.run_id,
+            sha256=expected,
+        )
 
 
-def _load_registered(
-    uri: str, match: re.Match[str], tracking_uri: str | None, registry_uri: str | None
-) -> LoadedModel:
-    from models.bundle import ChurnModel
-
-    name, alias, version = match["name"], match["alias"], match["version"]
-    found = resolve_version(name, alias, version, tracking_uri, registry_uri)
+def registered_sha(found: ModelVersion) -> str:
+    """The SHA-256 recorded at registration; a version without one was not made by Churn."""
     expected = (found.tags or {}).get(SHA_TAG)
     if not expected:
         raise ModelError(
-            f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
+            f"{found.name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
         )
-    with tempfile.TemporaryDirectory(prefix="churn-model-") as scratch:
-        bundle = download_bundle(
-            name, str(found.version), Path(scratch), tracking_uri, registry_uri
-        )
-        model = ChurnModel.load(bundle, sha256=expected)
-    return LoadedModel(
-        model, uri=uri, name=name, version=str(found.version), run_id=found.run_id, sha256=expected
-    )
+    return expected
 
 
-def download_bundle(
-    name: str, version: str, into: Path, tracking_uri: str | None, registry_uri: str | None
-) -> Path:
-    """Fetch only the bundle of a registered version into ``into``; its path there.
-
-    Uses the version's own artifact location, not "models:/..." (MLflow resolves those
-    against the process-global registry, not the one asked for).
-    """
-    import mlflow.artifacts
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
-    source = client.get_model_version_download_uri(name, version).rstrip("/")
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"{source}/artifacts", dst_path=str(into), tracking_uri=tracking_uri
-        )
-    except Exception as exc:
-        raise ModelError(f"cannot download {name} version {version} from {source}: {exc}") from exc
-    candidates = sorted(Path(local).rglob(BUNDLE_FILE))
-    if not candidates:
-        raise ModelError(f"no {BUNDLE_FILE} inside {name} version {version} ({source}/artifacts)")
-    return candidates[0]
+def load_model(uri: str, settings: Settings) -> LoadedModel:
+    """Load ``uri`` (a bundle path or ``models:/...``) from the configured registry."""
+    return Registry.of(settings).load(uri)
 
 
 PREVIOUS_TAG = "previous_champion"

@@ -18,7 +18,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from features.errors import ChurnError, DataError, ModelError
+from features.errors import ChurnError, ConflictError, DataError, ModelError, RegistryError
+from features.redact import redact
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -27,7 +28,13 @@ app = typer.Typer(
     help="Churn prediction for subscription businesses: snapshots, training, scoring, serving.",
 )
 
-EXIT_CODES: dict[type[ChurnError], int] = {DataError: 2, ModelError: 3, ChurnError: 1}
+EXIT_CODES: dict[type[ChurnError], int] = {
+    DataError: 2,
+    ModelError: 3,
+    RegistryError: 5,
+    ConflictError: 6,
+    ChurnError: 1,
+}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -42,7 +49,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ChurnError as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {redact(str(error))}", fg=typer.colors.RED, err=True)
             code = next(c for kind, c in EXIT_CODES.items() if isinstance(error, kind))
             raise typer.Exit(code) from None
 
@@ -341,7 +348,7 @@ def rollback(
     name, alias = settings.model_name, settings.champion_alias
     client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
     current, target = rollback_target(client, name, alias, to)
-    load_model(f"models:/{name}/{target}", tracking, settings.registry_uri)
+    load_model(f"models:/{name}/{target}", settings)
     # Set directly, not via move_alias: the target keeps its own history, so a second
     # rollback goes further back instead of undoing the first.
     client.set_registered_model_alias(name, alias, target)
@@ -482,9 +489,7 @@ def evaluate(
     from training.pipeline import lifecycle_stage
 
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
-    )
+    loaded = load_model(settings.resolved_model_uri, settings)
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
         raise ModelError(
@@ -499,7 +504,7 @@ def evaluate(
         raise DataError("no observation date has a complete horizon inside the data")
     points = active_points(tables, dates)
     snapshots = build_snapshots(
-        tables, points, exclude_columns=loaded.model.metadata.get("exclude_columns", [])
+        tables, points, exclude_columns=list(loaded.model.card.exclude_columns)
     )
     label = label_snapshots(tables, points, horizon_days)
     columns = frame_to_columns(snapshots)
@@ -550,9 +555,7 @@ def score(
 
     one_source(data, table)
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
-    )
+    loaded = load_model(settings.resolved_model_uri, settings)
     columns, day = snapshot_columns(loaded.model, data, table, as_of)
     scored = score_frame(
         loaded.model, columns, drivers, settings.gross_margin, settings.discount_rate
@@ -628,13 +631,11 @@ def monitor(
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
     one_source(data, table)
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(
-        settings.resolved_model_uri, settings.resolved_tracking_uri, settings.registry_uri
-    )
+    loaded = load_model(settings.resolved_model_uri, settings)
     columns, day = snapshot_columns(loaded.model, data, table, as_of)
     report = drift_frame(loaded.model, columns)
     probability = loaded.model.predict_proba(columns)
-    base_rate = loaded.model.metadata.get("base_rate", float("nan"))
+    base_rate = loaded.model.base_rate
     shown = Table(
         title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})"
     )

@@ -33,8 +33,10 @@ import anyio
 import numpy as np
 
 from features.errors import ChurnError, ModelError
+from features.redact import redact
 from features.schema import AccountSnapshot, records_to_columns
 from features.settings import Settings
+from models.archive import NO_KEYS, SigningKeys
 from models.bundle import ChurnModel
 from service.pointer import Failure, PointerFile
 from service.schemas import MINIMAL_EXAMPLE, SNAPSHOT_EXAMPLE
@@ -90,6 +92,7 @@ class Upstream:
     identity: str | None
     version: str | None = None
     failure: Failure | None = None
+    generation: int | None = None  # a republication of the same model (e.g. after a repair)
 
 
 class ModelSource(Protocol):
@@ -158,8 +161,11 @@ class PublishedSource:
         poll_seconds: float = 1.0,
         start_seconds: float = 0.05,
         reply_seconds: float = 120.0,
+        keys: SigningKeys = NO_KEYS,
     ) -> None:
         self.pointer = PointerFile(directory)
+        self.keys = keys
+        self._repair_asked: str | None = None
         self.uri = uri
         self.poll_seconds = poll_seconds
         self.start_seconds = start_seconds
@@ -174,8 +180,8 @@ class PublishedSource:
             return Upstream(None)
         model = pointer.model
         if model is None:
-            return Upstream(None, None, pointer.error)
-        return Upstream(model.identity, model.version, pointer.error)
+            return Upstream(None, None, pointer.error, pointer.seq)
+        return Upstream(model.identity, model.version, pointer.error, pointer.seq)
 
     def load(self) -> tuple[LoadedModel, str | None]:
         from models.registry import LoadedModel
@@ -185,7 +191,14 @@ class PublishedSource:
             why = pointer.error.message if pointer and pointer.error else "nothing published yet"
             raise ModelError(f"the serving parent has no model to offer: {why}")
         ref = pointer.model
-        model = ChurnModel.load(ref.path, sha256=ref.sha256)
+        try:
+            model = ChurnModel.load(ref.path, sha256=ref.sha256, keys=self.keys)
+        except ModelError:
+            if self._repair_asked != ref.identity:  # once per model: the parent re-verifies
+                self._repair_asked = ref.identity  # its cache, fetches again, republishes
+                self.pointer.request_reload()
+            raise
+        self._repair_asked = None
         loaded = LoadedModel(
             model,
             uri=ref.uri,
@@ -219,16 +232,12 @@ def load_configured(settings: Settings) -> LoadedModel:
     """Load ``CHURN_MODEL_URI`` (default the champion) from the configured MLflow store."""
     from models.registry import load_model
 
-    return load_model(
-        settings.resolved_model_uri,
-        settings.resolved_tracking_uri,
-        settings.registry_uri or settings.resolved_tracking_uri,
-    )
+    return load_model(settings.resolved_model_uri, settings)
 
 
 def peek_configured(settings: Settings) -> str | None:
     """What the configured URI points at now: the registry version, or the bundle's SHA-256."""
-    from models.registry import MODEL_URI, resolve_version
+    from models.registry import MODEL_URI, Registry
 
     uri = settings.resolved_model_uri
     match = MODEL_URI.match(uri)
@@ -239,11 +248,10 @@ def peek_configured(settings: Settings) -> str | None:
         return file_sha256(path) if path.is_file() else None
     if match["version"]:
         return match["version"]
-    registry = settings.registry_uri or settings.resolved_tracking_uri
-    found = resolve_version(
-        match["name"], match["alias"], None, settings.resolved_tracking_uri, registry
-    )
-    return str(found.version)
+    found = Registry.of(settings).alias_version(match["name"], match["alias"])
+    if found is None:
+        raise ModelError(f"model {match['name']!r} has no alias {match['alias']!r}")
+    return found
 
 
 def canary(model: ChurnModel) -> None:
@@ -287,7 +295,7 @@ class ModelHolder:
         self._swap_listeners: list[Callable[[Serving | None, Serving], None]] = []
         self._failure_listeners: list[Callable[[str], None]] = []
         self._lock = asyncio.Lock()
-        self._failed_identity: str | None = None
+        self._failed: tuple[str | None, int | None] | None = None  # (identity, generation)
         self._seen_failure: Failure | None = None
 
     @property
@@ -335,7 +343,8 @@ class ModelHolder:
             if upstream.failure is not None:
                 self._note_upstream_failure(upstream.failure)
             served = self.current.identity if self.current else None
-            if upstream.identity is None or upstream.identity in (served, self._failed_identity):
+            failed = (upstream.identity, upstream.generation) == self._failed
+            if upstream.identity is None or upstream.identity == served or failed:
                 return
             # A failure is recorded in last_reload; the old model keeps serving.
             with contextlib.suppress(ChurnError):
@@ -366,7 +375,7 @@ class ModelHolder:
             upstream = self._look_quietly()
             self._record_failure(
                 message,
-                upstream.identity if upstream else None,
+                (upstream.identity, upstream.generation) if upstream else None,
                 upstream.version if upstream else None,
             )
             raise ModelError(
@@ -382,7 +391,7 @@ class ModelHolder:
             wide=wide,
         )
         self.current = serving  # the swap: one reference assignment
-        self._failed_identity = None
+        self._failed = None
         self.last_reload = ReloadStatus(serving.loaded_at, True, loaded.version, None)
         log.info(
             "model loaded",
@@ -421,10 +430,15 @@ class ModelHolder:
         )
 
     def _record_failure(
-        self, message: str, identity: str | None, version: str | None, at: dt.datetime | None = None
+        self,
+        message: str,
+        failed: tuple[str | None, int | None] | None,
+        version: str | None,
+        at: dt.datetime | None = None,
     ) -> None:
-        if identity is not None:
-            self._failed_identity = identity
+        if failed is not None and failed[0] is not None:
+            self._failed = failed
+        message = redact(message)
         self.last_reload = ReloadStatus(at or _now(), False, version, message)
         log.error(
             "model load failed",

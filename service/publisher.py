@@ -4,7 +4,7 @@ The parent is the only process that talks to MLflow. In a background thread, whi
 starts the workers, it resolves ``CHURN_MODEL_URI``:
 
 * ``models:/<name>@<alias>`` or ``models:/<name>/<N>``: the registry names a version and
-  its SHA-256 tag; the bundle is downloaded once into ``CHURN_HOME/model-cache/<sha256>.joblib``
+  its SHA-256 tag; the bundle is downloaded once into ``CHURN_HOME/model-cache/<sha256>.churn``
   (skipped when that file exists with that hash), verified, and published;
 * a bundle path: hashed and published as it is, without importing MLflow.
 
@@ -13,11 +13,18 @@ republishes when the alias moves, and answers the workers' reload requests withi
 ``REQUEST_CHECK_SECONDS``. A version that fails (no SHA-256 tag, a download error, a hash
 that does not match) is published as the ``error`` next to the model still served, and is
 not fetched again by polling, only when a worker asks (``/admin/reload``).
+
+The cache repairs itself: the served bundle's hash is checked again on every resolution
+(every poll, every worker request), and a worker that cannot load the bundle it was
+pointed at asks the parent to resolve again, so a damaged or deleted cached copy is
+downloaded again without a person. Servers sharing one ``CHURN_HOME`` hold a shared lock
+on the bundle each serves and never prune a locked or recently used one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -27,10 +34,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from features.errors import ChurnError, ModelError
 from features.files import file_sha256
+from features.redact import redact
 from features.settings import Settings
+from models.archive import SigningKeys, verify_bundle
 from service.pointer import (
     BundleRef,
     Failure,
@@ -41,11 +51,16 @@ from service.pointer import (
     publish,
 )
 
+if TYPE_CHECKING:
+    from models.registry import Registry
+
 log = logging.getLogger("churn.serve")
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 REQUEST_CHECK_SECONDS = 0.25
 RETRY_SECONDS = 5.0  # until the first model is published, when polling is off
 CACHE_KEEP = 5  # bundles kept in the cache (the served one always)
+CACHE_MIN_AGE_SECONDS = 600.0  # a bundle touched more recently than this is never pruned
+BUNDLE_SUFFIX = ".churn"
 
 
 @dataclass
@@ -64,11 +79,13 @@ class Publisher:
         self.directory = directory
         self.uri = settings.resolved_model_uri
         self.cache = settings.resolved_home / "model-cache"
+        self.keys = SigningKeys(tuple(settings.signing_key_values()))
         self.model: BundleRef | None = None
         self.error: Failure | None = None
         self._seq = 0
         self._failed: tuple[str | None, str | None] | None = None  # not retried by polling
         self._file_stamp: tuple[int, int, int] | None = None
+        self._held: BinaryIO | None = None  # the served cache file, shared-locked
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,6 +99,8 @@ class Publisher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._held is not None:
+            self._held.close()
 
     def run(self) -> None:
         """Resolve now, then on the poll interval and whenever a worker asks."""
@@ -115,9 +134,9 @@ class Publisher:
         except Exception as exc:  # the old model keeps serving; the workers are told why
             if isinstance(exc, ChurnError):
                 self._failed = (attempt.version, attempt.sha256)
-                message = str(exc)
+                message = redact(str(exc))
             else:  # MLflow outages and the like
-                message = f"cannot look up {self.uri}: {type(exc).__name__}: {exc}"
+                message = redact(f"cannot look up {self.uri}: {type(exc).__name__}: {exc}")
             changed = self.error is None or self.error.message != message
             if changed:
                 log.error(
@@ -188,6 +207,7 @@ class Publisher:
         stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if self.model is not None and stamp == self._file_stamp:
             return self.model
+        verify_bundle(path, self.keys)
         self._file_stamp = stamp
         return BundleRef(
             path=str(path.resolve()), sha256=file_sha256(path), uri=self.uri, name=path.stem
@@ -196,30 +216,26 @@ class Publisher:
     def _registered(
         self, match: re.Match[str], attempt: Attempt, retry_failed: bool
     ) -> BundleRef | None:
-        from models.registry import SHA_TAG, resolve_version  # imports MLflow (parent only)
+        from models.registry import Registry, registered_sha  # imports MLflow (parent only)
 
         name = match["name"]
-        tracking = self.settings.resolved_tracking_uri
-        registry = self.settings.registry_uri or tracking
-        found = resolve_version(name, match["alias"], match["version"], tracking, registry)
+        registry = Registry.of(self.settings)
+        found = registry.version(name, match["alias"], match["version"])
         attempt.version = str(found.version)
-        expected = (found.tags or {}).get(SHA_TAG)
-        if not expected:
-            raise ModelError(
-                f"{name} version {found.version} has no {SHA_TAG} tag: it was not registered by Churn"
-            )
+        expected = registered_sha(found)
         attempt.sha256 = expected
         served = self.model
         if (
             served
             and (served.version, served.sha256) == (attempt.version, expected)
-            and Path(served.path).is_file()
+            and intact(Path(served.path), expected)
         ):
-            return served
+            return served  # re-verified: a damaged or missing cached copy is fetched again
         if not retry_failed and self._failed == (attempt.version, expected):
             return None
         try:
-            path = self._fetch(name, attempt.version, expected, tracking, registry)
+            path = self._fetch(registry, name, attempt.version, expected)
+            self._hold(path)
         except OSError as exc:
             raise ModelError(
                 f"cannot keep {name} version {attempt.version} in the model cache {self.cache}: {exc}"
@@ -233,40 +249,68 @@ class Publisher:
             run_id=found.run_id,
         )
 
-    def _fetch(self, name: str, version: str, expected: str, tracking: str, registry: str) -> Path:
-        """The verified bundle in the cache: reused when present, else downloaded and checked."""
-        cached = self.cache / f"{expected}.joblib"
-        if cached.is_file() and file_sha256(cached) == expected:
+    def _fetch(self, registry: Registry, name: str, version: str, expected: str) -> Path:
+        """The verified bundle in the cache: reused when present, else downloaded and checked
+        (SHA-256, and with signing keys the signature) before it takes the cache name."""
+        cached = self.cache / f"{expected}{BUNDLE_SUFFIX}"
+        if intact(cached, expected):
+            verify_bundle(cached, self.keys)
             cached.touch()
             return cached
-        from models.registry import download_bundle
-
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".download-", dir=self.cache) as scratch:
-            bundle = download_bundle(name, version, Path(scratch), tracking, registry)
+            bundle = registry.download(name, version, Path(scratch))
             actual = file_sha256(bundle)
             if actual != expected:
                 raise ModelError(
                     f"model bundle {bundle.name} has SHA-256 {actual}, expected {expected}: refusing to load"
                 )
+            verify_bundle(bundle, self.keys)
             os.replace(bundle, cached)
         self._prune(keep=cached)
         return cached
 
+    def _hold(self, path: Path) -> None:
+        """Keep a shared lock on the bundle this server serves: other servers on the same
+        ``CHURN_HOME`` then never prune it (``_prune`` needs an exclusive lock)."""
+        if self._held is not None and os.fstat(self._held.fileno()).st_ino == path.stat().st_ino:
+            return
+        handle = path.open("rb")
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        previous, self._held = self._held, handle
+        if previous is not None:
+            previous.close()
+
     def _prune(self, keep: Path) -> None:
-        """Drop the least recently used bundles beyond ``CACHE_KEEP`` (never the served one)."""
+        """Drop the least recently used bundles beyond ``CACHE_KEEP``: never the one served
+        here, one another server serves (locked), or one touched within ``CACHE_MIN_AGE``."""
         served = {keep, Path(self.model.path)} if self.model else {keep}
         try:
             bundles = sorted(
-                self.cache.glob("*.joblib"), key=lambda p: p.stat().st_mtime, reverse=True
+                self.cache.glob(f"*{BUNDLE_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True
             )
         except OSError:  # another server pruning the same cache: next time
             return
         for old in bundles[CACHE_KEEP:]:
-            if old not in served:
-                with contextlib.suppress(OSError):
-                    old.unlink()
+            if old in served:
+                continue
+            with contextlib.suppress(OSError), old.open("rb") as handle:
+                if time.time() - os.fstat(handle.fileno()).st_mtime < CACHE_MIN_AGE_SECONDS:
+                    continue
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another server on this home serves it
+                old.unlink()
 
     def _publish(self, answered: list[str]) -> None:
         self._seq += 1
         publish(self.directory, Pointer(self._seq, self.model, self.error, tuple(answered)))
+
+
+def intact(path: Path, sha256: str) -> bool:
+    """The file is there and has the SHA-256 it was cached under."""
+    try:
+        return file_sha256(path) == sha256
+    except OSError:
+        return False

@@ -69,6 +69,12 @@ def run(settings: Settings) -> bool:
     # downloading a file needs none of it: 0.3 s and ~50 MB less for the parent.
     mark_unavailable([name for name in UNUSED_IN_WORKERS if name not in sys.modules])
     logging.config.dictConfig(log_config(settings.log_level))
+    if not settings.signing_key_values():
+        log.warning(
+            "no signing key (CHURN_SIGNING_KEY / CHURN_SIGNING_KEY_FILE): model bundles are "
+            "checked for integrity (SHA-256) but not authenticated; whoever can write to the "
+            "registry chooses the model served"
+        )
     workers = settings.resolved_workers
     sockets = listening_sockets(settings.host, settings.port, workers)
     serving_dir = Path(tempfile.mkdtemp(prefix="churn-serve-"))

@@ -65,6 +65,7 @@ def app() -> FastAPI:
     from uvicorn.config import STARTUP_FAILURE
 
     from features.errors import ChurnError
+    from models.archive import SigningKeys
     from service.app import create_app
     from service.holder import ModelHolder, PublishedSource
     from service.pointer import SERVING_DIR_ENV, ServeSettings
@@ -75,7 +76,8 @@ def app() -> FastAPI:
             raise ChurnError(
                 f"service.worker runs under `churn serve` ({SERVING_DIR_ENV} is not set)"
             )
-        source = PublishedSource(settings.serving_dir, settings.resolved_model_uri)
+        keys = SigningKeys(tuple(settings.signing_key_values()))
+        source = PublishedSource(settings.serving_dir, settings.resolved_model_uri, keys=keys)
         holder = ModelHolder(settings, source, threads=1, wide_threads=min(2, os.cpu_count() or 1))
         return create_app(settings, holder=holder)
     except ChurnError as error:

@@ -30,7 +30,7 @@ from features.errors import ChurnError, DataError, ModelError
 from features.schema import Columns
 from features.timeline import date_of, months_covering
 from models.calibration import Calibrator
-from models.hazard import RENEWAL_INPUTS, HazardModel
+from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel
 from training.dataset import MIN_POSITIVES, MIN_ROWS, SplitPlan
 from training.fit import Part, TrainParams
 from training.survival import (
@@ -165,17 +165,14 @@ def fit_hazard(
         model.booster = lgb.train(
             settings, _dataset(model, Part(rows, label), categorical), num_boost_round=size
         )
-    model.metadata = {
-        "months": model.months,
-        "horizons": list(model.horizons),
-        "early_stopping_trees": trees,
-        "trees": model.booster.num_trees(),
-        "min_data_in_leaf": settings["min_data_in_leaf"],
-        "person_months": {split: len(p.label) for split, p in parts.items()},
-        "calibration": model.calibrator.describe(),
-        "interval_features": model.names[len(spec.names) :],
+    model.fit = HazardFit(
+        early_stopping_trees=int(trees),
+        trees=int(model.booster.num_trees()),
+        min_data_in_leaf=int(settings["min_data_in_leaf"]),
+        person_months={split: len(p.label) for split, p in parts.items()},
+        calibration=model.calibrator.describe(),
         **origin.describe(),
-    }
+    )
     return model
 
 

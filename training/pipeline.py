@@ -223,8 +223,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
             cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
         metrics.update(cv)
         baseline_metrics.update(cv_baseline)
-    fitted.model.metadata["metrics"] = metrics
-    fitted.model.metadata["baseline_metrics"] = baseline_metrics
+    fitted.model.card = fitted.model.card.replace(
+        metrics=metrics, baseline_metrics=baseline_metrics
+    )
     return Trained(
         fitted.model, metrics, baseline_metrics, probability, baseline_probability, survival
     )
@@ -346,7 +347,7 @@ def train_and_record(
                     **trained.metrics,
                     **{
                         f"validation_log_loss_{form.replace('+', '_')}": loss
-                        for form, loss in model.metadata.get("validation_log_loss", {}).items()
+                        for form, loss in model.card.validation_log_loss.items()
                     },
                 },
                 baseline_params={
@@ -358,7 +359,7 @@ def train_and_record(
                 tags={
                     **prepared.tags,
                     "model_type": "lightgbm+calibration",
-                    "model_form": str(model.metadata.get("model_form")),
+                    "model_form": str(model.card.model_form),
                 },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
@@ -373,18 +374,8 @@ def train_and_record(
                         "inputs": features.inputs,
                         "dropped": features.dropped,
                     },
-                    "model_metadata.json": _jsonable(model.metadata),
+                    "model_card.json": model.card.to_json(),
                 },
             )
             registered = record_run(record, settings, promote=promote)
     return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

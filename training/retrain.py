@@ -120,7 +120,7 @@ def current_champion(settings: Settings) -> LoadedModel | None:
         client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
     except MlflowException:
         return None
-    return load_model(settings.champion_uri, tracking, settings.registry_uri)
+    return load_model(settings.champion_uri, settings)
 
 
 def champion_metrics(champion: LoadedModel, prepared: Prepared) -> dict[str, float]:

@@ -62,8 +62,8 @@ def table_columns(model: ChurnModel, path: str | Path, as_of: dt.date) -> Column
     from features.schema import frame_to_columns
     from training.table import TableMapping, clean_table, read_export
 
-    stored = model.metadata.get("mapping")
-    if model.metadata.get("mode") != "table" or not stored:
+    stored = model.card.mapping
+    if model.card.mode != "table" or not stored:
         raise ModelError("this model was trained on event tables: give it --data DIR, not --table")
     mapping = TableMapping.from_dict(stored)
     raw = read_export(path)
@@ -107,9 +107,7 @@ def event_columns(
     points = active_points(tables, [day])
     if len(points) == 0:
         raise DataError(f"no account is active on {day}")
-    snapshots = build_snapshots(
-        tables, points, exclude_columns=model.metadata.get("exclude_columns", [])
-    )
+    snapshots = build_snapshots(tables, points, exclude_columns=list(model.card.exclude_columns))
     return frame_to_columns(snapshots), day
 
 

@@ -26,9 +26,10 @@ import pandas as pd
 
 from features.files import file_sha256
 from features.settings import Settings
+from models.archive import key_id
 from models.bundle import ChurnModel
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
-from models.registry import BUNDLE_FILE, SHA_TAG, move_alias
+from models.registry import BUNDLE_FILE, SHA_TAG, SIGNED_TAG, Registry, move_alias
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
@@ -108,7 +109,6 @@ def pip_requirements() -> list[str]:
         "scikit-learn",
         "pandas",
         "numpy",
-        "joblib",
         "pydantic",
         "orjson",
         "pyarrow",
@@ -123,14 +123,16 @@ def pip_requirements() -> list[str]:
 def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> Registered:
     """Log the run, register a new model version, and move the alias if it should move."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
     experiment_id = configure(settings)
-    client = MlflowClient()
+    registry = Registry.of(settings)
+    client = registry.client
+    signer = registry.keys.signer
     with tempfile.TemporaryDirectory(prefix="churn-bundle-") as scratch:
-        bundle_path = record.model.save(Path(scratch) / BUNDLE_FILE)
+        bundle_path = record.model.save(Path(scratch) / BUNDLE_FILE, signing_key=signer)
         sha = file_sha256(bundle_path)
+        version_tags = {SHA_TAG: sha, **({SIGNED_TAG: key_id(signer)} if signer else {})}
         with mlflow.start_run(run_name=record.run_name) as run:
             run_id = run.info.run_id
             mlflow.set_tags(
@@ -166,7 +168,7 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
                 code_paths=[str(PACKAGE_ROOT / "features"), str(PACKAGE_ROOT / "models")],
                 pip_requirements=pip_requirements(),
             )
-            version = _register(client, settings.model_name, info.model_uri, run_id, sha)
+            version = _register(settings.model_name, info.model_uri, run_id, version_tags)
         promoted = _maybe_promote(client, settings, version, promote)
     return Registered(
         run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
@@ -197,13 +199,12 @@ def _example_output(record: RunRecord) -> pd.DataFrame:
     )
 
 
-def _register(client: Any, name: str, model_uri: str, run_id: str, sha: str) -> str:
-    """A new version carrying its bundle's checksum (verified before every load)."""
+def _register(name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
+    """A new version carrying its bundle's checksum (and signing key id), verified before
+    every load."""
     import mlflow
 
-    return str(
-        mlflow.register_model(model_uri, name, tags={SHA_TAG: sha, "run_id": run_id}).version
-    )
+    return str(mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version)
 
 
 def _maybe_promote(client: Any, settings: Settings, version: str, promote: bool) -> bool:

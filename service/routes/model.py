@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from features.redact import redact
 from models.bundle import RISK_TIERS
 from service.deps import ServicesDep, json_response, not_ready_message
 from service.errors import NotReady
@@ -27,19 +28,19 @@ async def model_info(services: ServicesDep) -> Response:
     if current is None:
         raise NotReady(not_ready_message(holder))
     model, loaded = current.model, current.loaded
-    metrics: dict[str, Any] = model.metadata.get("metrics", {})
+    metrics: dict[str, Any] = model.card.metrics
     cutoffs = dict(zip(RISK_TIERS[1:], model.tier_cutoffs, strict=True))
     return json_response(
         {
             "name": loaded.name,
             "version": loaded.version,
             "run_id": loaded.run_id,
-            "uri": loaded.uri,
+            "uri": redact(loaded.uri),
             "sha256": loaded.sha256,
             "loaded_at": current.loaded_at.isoformat(),
             "horizon_days": model.horizon_days,
-            "training_window": model.metadata.get("window", {}),
-            "base_rate": model.metadata.get("base_rate"),
+            "training_window": model.card.window,
+            "base_rate": model.base_rate,
             "risk_tier_cutoffs": cutoffs,
             "test_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
             "horizons": list(model.horizons) or None,

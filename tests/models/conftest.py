@@ -9,6 +9,7 @@ import pytest
 from features.derive import FeatureSpec
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
+from models.card import ModelCard
 
 
 def snapshot_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -45,7 +46,7 @@ def fit_model(columns: dict[str, np.ndarray], seed: int = 0) -> ChurnModel:
     )
     calibrator = Calibrator().fit(booster.predict(features, raw_score=True), label)
     return ChurnModel(
-        spec, booster, calibrator, metadata={"base_rate": float(label.mean()), "horizon_days": 90}
+        spec, booster, calibrator, ModelCard(base_rate=float(label.mean()), horizon_days=90)
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 
@@ -39,7 +38,7 @@ def test_custom_tier_cutoffs_override(model: ChurnModel) -> None:
         model.spec,
         model.booster,
         model.calibrator,
-        {**model.metadata, "tier_cutoffs": [0.1, 0.2, 0.3]},
+        model.card.replace(tier_cutoffs=(0.1, 0.2, 0.3)),
     )
     assert custom.risk_tiers(np.array([0.05, 0.15, 0.25, 0.35])).tolist() == [
         "low",
@@ -87,26 +86,19 @@ def test_missing_inputs_of_a_few_rows_equal_those_of_many(model: ChurnModel, mak
 
 
 def test_save_and_load_round_trip(model: ChurnModel, make_columns, tmp_path: Path) -> None:
-    path = model.save(tmp_path / "bundle.joblib")
+    path = model.save(tmp_path / "bundle.churn")
     loaded = ChurnModel.load(path, sha256=file_sha256(path))
     columns = make_columns(30, seed=4)
     np.testing.assert_array_equal(loaded.predict_proba(columns), model.predict_proba(columns))
     assert not list(tmp_path.glob(".*.tmp"))  # the temp file was renamed into place
 
 
-def test_load_refuses_another_format_version(model: ChurnModel, tmp_path: Path) -> None:
-    path = tmp_path / "old.joblib"
-    joblib.dump({"format_version": 0, "model": model}, path)
-    with pytest.raises(ModelError, match="format version 0; this Churn reads version 1"):
-        ChurnModel.load(path)
-
-
 def test_load_refuses_a_checksum_mismatch(model: ChurnModel, tmp_path: Path) -> None:
-    path = model.save(tmp_path / "bundle.joblib")
+    path = model.save(tmp_path / "bundle.churn")
     with pytest.raises(ModelError, match="refusing to load"):
         ChurnModel.load(path, sha256="0" * 64)
 
 
 def test_load_of_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
-        ChurnModel.load(tmp_path / "nope.joblib")
+        ChurnModel.load(tmp_path / "nope.churn")

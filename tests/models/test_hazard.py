@@ -89,7 +89,7 @@ def test_the_bundle_keeps_its_time_to_churn_model(
     timed_model: ChurnModel, make_columns, tmp_path: Path
 ) -> None:
     features = timed_model.matrix(make_columns(20, seed=7))
-    loaded = ChurnModel.load(timed_model.save(tmp_path / "bundle.joblib"))
+    loaded = ChurnModel.load(timed_model.save(tmp_path / "bundle.churn"))
     np.testing.assert_allclose(
         loaded.survival(features).hazard, timed_model.survival(features).hazard
     )

@@ -27,6 +27,7 @@ from features.schema import columns_to_frame
 from features.settings import Settings
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
+from models.card import ModelCard
 from models.registry import LoadedModel
 from service.app import create_app
 from service.holder import ModelHolder, RegistrySource
@@ -74,13 +75,13 @@ def fit_model(seed: int = 0, rounds: int = 40) -> ChurnModel:
         num_boost_round=rounds,
     )
     calibrator = Calibrator().fit(booster.predict(features, raw_score=True), label)
-    metadata = {
-        "base_rate": float(label.mean()),
-        "horizon_days": 90,
-        "window": {"data_start": "2023-01-01", "data_end": "2025-05-31"},
-        "metrics": {"test_roc_auc": 0.81, "test_brier": 0.1},
-    }
-    return ChurnModel(spec, booster, calibrator, metadata=metadata)
+    card = ModelCard(
+        base_rate=float(label.mean()),
+        horizon_days=90,
+        window={"data_start": "2023-01-01", "data_end": "2025-05-31"},
+        metrics={"test_roc_auc": 0.81, "test_brier": 0.1},
+    )
+    return ChurnModel(spec, booster, calibrator, card)
 
 
 def snapshot(account_id: str = "A1", **fields: Any) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def timed_model(model: ChurnModel, with_time_to_churn) -> ChurnModel:
 
 @pytest.fixture(scope="session")
 def bundle(model: ChurnModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return model.save(tmp_path_factory.mktemp("bundle") / "bundle.joblib")
+    return model.save(tmp_path_factory.mktemp("bundle") / "bundle.churn")
 
 
 def loaded(model: ChurnModel, version: str = "1") -> LoadedModel:
@@ -347,5 +348,5 @@ def corrupt(home: Path, version: str) -> None:
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     source = client.get_model_version("churn-model", version).source
     location = client.get_logged_model(source.rsplit("/", 1)[-1]).artifact_location
-    (bundle,) = Path(location.removeprefix("file://")).rglob("bundle.joblib")
+    (bundle,) = Path(location.removeprefix("file://")).rglob("bundle.churn")
     bundle.write_bytes(bundle.read_bytes() + b"tampered")

@@ -42,14 +42,14 @@ def test_forced_reload_loads_again(admin, registry) -> None:
 
 def test_failed_reload_keeps_the_old_model_and_says_why(admin, registry) -> None:
     registry.publish(
-        ModelError("model bundle bundle.joblib has SHA-256 abc, expected def: refusing to load"),
+        ModelError("model bundle bundle.churn has SHA-256 abc, expected def: refusing to load"),
         "2",
     )
     response = admin.post("/admin/reload", headers=AUTH)
     assert response.status_code == 503
     assert response.json() == {
         "detail": "loading models:/churn-model@champion failed (still serving version 1): "
-        "model bundle bundle.joblib has SHA-256 abc, expected def: refusing to load"
+        "model bundle bundle.churn has SHA-256 abc, expected def: refusing to load"
     }
     assert admin.post("/v1/score", json=snapshot(), headers=AUTH).json()["model"]["version"] == "1"
 

@@ -51,7 +51,7 @@ def test_a_bundle_file_is_published_with_its_sha256(bundle: Path, tmp_path: Path
 
 
 def test_a_changed_bundle_file_is_published_again(model: ChurnModel, tmp_path: Path) -> None:
-    path = model.save(tmp_path / "m.joblib")
+    path = model.save(tmp_path / "m.churn")
     publisher = publisher_for(tmp_path, path)
     publisher.resolve_and_publish()
     first = published(publisher)
@@ -67,12 +67,12 @@ def test_a_changed_bundle_file_is_published_again(model: ChurnModel, tmp_path: P
 
 
 def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None:
-    publisher = publisher_for(tmp_path, tmp_path / "absent.joblib")
+    publisher = publisher_for(tmp_path, tmp_path / "absent.churn")
     publisher.resolve_and_publish()
     pointer = published(publisher)
     assert pointer.model is None
     assert pointer.error.message == (
-        f"{tmp_path / 'absent.joblib'} is neither a model bundle file nor a models:/name@alias URI"
+        f"{tmp_path / 'absent.churn'} is neither a model bundle file nor a models:/name@alias URI"
     )
 
 
@@ -82,7 +82,7 @@ def test_a_missing_bundle_file_is_published_as_the_error(tmp_path: Path) -> None
 def test_a_worker_follows_the_pointer_and_reload_asks_the_parent(
     model: ChurnModel, tmp_path: Path
 ) -> None:
-    path = model.save(tmp_path / "m.joblib")
+    path = model.save(tmp_path / "m.churn")
     publisher = publisher_for(tmp_path, path)
     source = PublishedSource(publisher.directory, str(path), poll_seconds=0.05)
     holder = ModelHolder(publisher.settings, source, threads=1, wide_threads=2)
@@ -218,3 +218,63 @@ def test_a_store_that_needs_a_package_marked_unavailable_gets_it(
     monkeypatch.setattr(publisher, "resolve", needs_it)
     publisher.resolve_and_publish()
     assert calls == [None, "gone"] and published(publisher).model.name == "bundle"
+
+
+# --- a cache that repairs itself --------------------------------------------------------------
+
+
+def test_a_damaged_cached_bundle_is_fetched_again_when_a_new_worker_cannot_load_it(
+    model: ChurnModel, tmp_path: Path
+) -> None:
+    """A worker (re)started on a damaged cached copy asks the parent, which re-verifies,
+    downloads the bundle again and republishes: the worker serves without a person."""
+    (tmp_path / "home").mkdir()
+    register(model, tmp_path / "home", promote=True)
+    publisher = publisher_for(tmp_path, None)
+    publisher.resolve_and_publish()
+    cached = Path(published(publisher).model.path)
+    good = file_sha256(cached)
+    cached.write_bytes(b"damaged on disk")
+
+    async def new_worker() -> ModelHolder:
+        source = PublishedSource(publisher.directory, publisher.uri, poll_seconds=0.05)
+        holder = ModelHolder(publisher.settings, source, threads=1)
+        watching = asyncio.create_task(holder.watch())
+        publisher.start()
+        try:
+            for _ in range(400):
+                if holder.current is not None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            watching.cancel()
+            publisher.stop()
+        return holder
+
+    holder = asyncio.run(new_worker())
+    assert holder.current is not None and holder.current.ref["version"] == "1"
+    assert file_sha256(cached) == good
+
+
+def test_a_bundle_another_server_serves_is_never_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import os
+
+    from service import publisher as module
+
+    publisher = publisher_for(tmp_path, None)
+    publisher.cache.mkdir(parents=True)
+    old, served_elsewhere, recent = (
+        publisher.cache / f"{name}.churn" for name in ("old", "elsewhere", "recent")
+    )
+    for path in (old, served_elsewhere, recent):
+        path.write_bytes(b"bundle")
+    for path in (old, served_elsewhere):
+        os.utime(path, (1, 1))  # last used long ago
+    monkeypatch.setattr(module, "CACHE_KEEP", 0)
+    with served_elsewhere.open("rb") as other_server:
+        fcntl.flock(other_server, fcntl.LOCK_SH)
+        publisher._prune(keep=publisher.cache / "kept.churn")
+    assert not old.exists() and served_elsewhere.exists() and recent.exists()

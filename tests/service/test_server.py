@@ -232,7 +232,7 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     assert register(model, home, promote=True) == "1"
     server.wait(lambda: version_served(server) == "1", timeout=60, what="version 1 via polling")
     served_sha = server.get("/v1/model", headers=AUTH).json()["sha256"]
-    assert (home / "model-cache" / f"{served_sha}.joblib").is_file()  # fetched once by the parent
+    assert (home / "model-cache" / f"{served_sha}.churn").is_file()  # fetched once by the parent
 
     register(fit_model(seed=4), home, promote=True)
     server.wait(lambda: version_served(server) == "2", timeout=60, what="version 2 via polling")

@@ -67,7 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     model = fit_and_evaluate(
         prepare_table(clean, str(TELCO)), TrainParams(), Steps(enabled=False)
     ).model
-    bundle = model.save(tmp / "telco.joblib")
+    bundle = model.save(tmp / "telco.churn")
     server = start_server(tmp, "--workers", "1", "--model", str(bundle))
     server.wait(lambda: server.get("/ready").status_code == 200, what="/ready")
     yield server

@@ -78,9 +78,7 @@ def test_refit_sizes_the_booster_for_every_window_before_test() -> None:
         spec, train, validation, calibration, TrainParams(model_form="trees"), {}
     )
     rows = len(train.label) + len(validation.label) + len(calibration.label)
-    assert model.metadata["trees"] == round(
-        model.metadata["early_stopping_trees"] * rows / len(train.label)
-    )
+    assert model.card.trees == round(model.card.early_stopping_trees * rows / len(train.label))
 
 
 def test_without_refit_the_early_stopped_booster_is_served() -> None:
@@ -88,7 +86,7 @@ def test_without_refit_the_early_stopped_booster_is_served() -> None:
     model = fit_churn_model(
         spec, train, validation, calibration, TrainParams(model_form="trees", refit=False), {}
     )
-    assert model.metadata["trees"] == model.metadata["early_stopping_trees"]
+    assert model.card.trees == model.card.early_stopping_trees
 
 
 def test_refit_model_stays_calibrated_on_unseen_rows() -> None:

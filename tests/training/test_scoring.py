@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -82,18 +83,15 @@ def test_a_missing_column_still_scores(model, tmp_path: Path) -> None:
 
 
 def test_the_model_records_its_mode_and_mapping(model) -> None:
-    assert model.metadata["mode"] == "table"
-    assert model.metadata["mapping"]["fields"]["tenure"] == "tenure_months"
-    assert model.metadata["mapping"]["attribute_kinds"]["TotalCharges"] == "numeric"
+    assert model.card.mode == "table"
+    assert model.card.mapping["fields"]["tenure"] == "tenure_months"
+    assert model.card.mapping["attribute_kinds"]["TotalCharges"] == "numeric"
 
 
 def test_an_event_model_refuses_a_table(model, tmp_path: Path) -> None:
-    model.metadata["mode"], mode = "events", model.metadata["mode"]
-    try:
-        with pytest.raises(ModelError, match="trained on event tables"):
-            score_table(model, tmp_path / "any.csv", AS_OF)
-    finally:
-        model.metadata["mode"] = mode
+    events = dataclasses.replace(model, card=model.card.replace(mode="events"))
+    with pytest.raises(ModelError, match="trained on event tables"):
+        score_table(events, tmp_path / "any.csv", AS_OF)
 
 
 def shifted_export(rows: int, seed: int) -> pd.DataFrame:
@@ -123,7 +121,7 @@ def test_only_the_shifted_features_are_reported_as_major_drift(model, tmp_path: 
 
 
 def test_monitor_exits_4_on_major_drift_and_writes_the_report(model, tmp_path: Path) -> None:
-    bundle = model.save(tmp_path / "bundle.joblib")
+    bundle = model.save(tmp_path / "bundle.churn")
     shifted, out = tmp_path / "shifted.csv", tmp_path / "drift.csv"
     shifted_export(500, seed=5).to_csv(shifted, index=False)
     command = [

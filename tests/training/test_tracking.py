@@ -138,6 +138,7 @@ def test_pyfunc_from_the_registry_predicts_like_the_bundle(
 ) -> None:
     import mlflow.pyfunc
 
+    from features.settings import Settings
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
     from models.registry import load_model
@@ -148,7 +149,8 @@ def test_pyfunc_from_the_registry_predicts_like_the_bundle(
     tables = load_tables(demo_data)
     snapshots = build_snapshots(tables, active_points(tables, [pd.Timestamp("2025-03-01")]))
     served = pyfunc.predict(snapshots)["churn_probability"].to_numpy()
-    bundle = load_model(f"models:/{MODEL}@champion", tracking_uri=mlflow_server).model
+    settings = Settings(tracking_uri=mlflow_server)
+    bundle = load_model(f"models:/{MODEL}@champion", settings).model
     np.testing.assert_allclose(served, bundle.predict_proba(snapshots), rtol=0, atol=1e-12)
 
 
