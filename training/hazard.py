@@ -34,6 +34,7 @@ from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel
 from training.dataset import MIN_POSITIVES, MIN_ROWS, SplitPlan
 from training.fit import Part, TrainParams
 from training.survival import (
+    Followup,
     Outcomes,
     evaluation_grid,
     expand_intervals,
@@ -81,7 +82,8 @@ class Judged:
     grid: np.ndarray
     survival: dict[str, np.ndarray]  # model -> test rows x grid
     training_strata: np.ndarray  # stage | plan of the training snapshots (KM plots)
-    training_followup: tuple[np.ndarray, np.ndarray]  # (days, churned) of those snapshots
+    training_followup: Followup  # their follow-up, censored where training knowledge ends
+    horizons: tuple[int, ...]
 
 
 @dataclass
@@ -234,7 +236,7 @@ def judge(spec: FeatureSpec, origin: Origin, hazard: HazardModel, params: TrainP
         found = survival_metrics(test_outcomes, origin.data_end, curves, grid, horizons, tau)
         metrics.update(keyed(found, origin.name, name))
     metrics[f"{origin.name}_survival_days"] = float(tau)
-    return Judged(origin, metrics, grid, survival, fit_strata, (follow.days, follow.event))
+    return Judged(origin, metrics, grid, survival, fit_strata, follow, horizons)
 
 
 def long_test_origin(

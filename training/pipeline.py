@@ -22,7 +22,7 @@ from features.derive import FeatureSpec, View
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import DEFAULT_HORIZONS, day_of, lifecycle_stage_codes, to_days
+from features.timeline import day_of, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
 from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set, churn_days
@@ -31,6 +31,7 @@ from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
 from training.hazard import Origin, SurvivalReport, survival_report
 from training.progress import Steps
 from training.survival import Outcomes
+from training.survival_plots import metrics_table, plot_survival
 from training.track import Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,11 @@ def prepare_events(
     data_end: dt.date | None = None,
     plan: SplitPlan | None = None,
     exclude_columns: Sequence[str] = (),
-    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    horizons: Sequence[int] = (),
 ) -> Prepared:
     """Observation dates, labels and the temporal split from event tables, and what
-    happened after each snapshot (for the time-to-churn model over ``horizons``)."""
+    happened after each snapshot: with ``horizons`` (days, e.g. ``DEFAULT_HORIZONS``) a
+    time-to-churn model is trained beside the horizon model."""
     plan = plan or SplitPlan()
     training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
     frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
@@ -286,6 +288,24 @@ def cross_validate(
     )
 
 
+def survival_tags(report: SurvivalReport | None) -> dict[str, str]:
+    """What the run says about its time-to-churn model: horizons, windows, what was skipped."""
+    if report is None:
+        return {"hazard": "none"}
+    fit = report.model.fit
+    tags = {
+        "hazard": "monthly hazards (LightGBM, calibrated), beside the horizon model",
+        "hazard.horizons": ",".join(str(h) for h in report.model.horizons),
+        "hazard.months": str(report.model.months),
+        "hazard.trees": str(fit.trees),
+        "hazard.training_known_until": fit.training_known_until,
+    }
+    for one in report.judged:
+        tags.update({f"hazard.{one.origin.name}.{k}": v for k, v in one.origin.describe().items()})
+    tags.update({f"hazard.{name}.skipped": reason[:250] for name, reason in report.skipped.items()})
+    return tags
+
+
 def _take(columns: Columns, rows: np.ndarray) -> Columns:
     return {name: values[rows] for name, values in columns.items()}
 
@@ -321,6 +341,9 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values(
         "gain", ascending=False
     ).to_csv(tables / "feature_importance.csv", index=False)
+    if trained.survival is not None:
+        plot_survival(trained.survival, plots)
+        metrics_table(trained.survival).to_csv(tables / "survival_metrics.csv")
 
 
 def train_and_record(
@@ -360,6 +383,7 @@ def train_and_record(
                     **prepared.tags,
                     "model_type": "lightgbm+calibration",
                     "model_form": str(model.card.model_form),
+                    **survival_tags(trained.survival),
                 },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
@@ -375,6 +399,11 @@ def train_and_record(
                         "dropped": features.dropped,
                     },
                     "model_card.json": model.card.to_json(),
+                    **(
+                        {"hazard_model.json": model.hazard.to_state()}
+                        if model.hazard is not None
+                        else {}
+                    ),
                 },
             )
             registered = record_run(record, settings, promote=promote)

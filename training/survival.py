@@ -79,6 +79,9 @@ class Followup:
     days: np.ndarray
     event: np.ndarray
 
+    def take(self, rows: np.ndarray) -> Followup:
+        return Followup(self.days[rows], self.event[rows])
+
 
 def followup(outcomes: Outcomes, known_until: int, cap_days: int) -> Followup:
     """Time to churn, censored at ``known_until`` and at ``cap_days`` after as_of."""

@@ -86,7 +86,7 @@ class KaplanMeierBaseline:
             for name in np.unique(groups):
                 rows = groups == name
                 if rows.sum() >= MIN_STRATUM_ROWS:
-                    self.curves_[str(name)] = km_curve(_take(follow, rows), grid)
+                    self.curves_[str(name)] = km_curve(follow.take(rows), grid)
         return self
 
     def survival(self, stratum: np.ndarray) -> np.ndarray:
@@ -106,7 +106,3 @@ def km_curve(follow: Followup, grid: np.ndarray) -> np.ndarray:
 
     fitted = KaplanMeierFitter().fit(follow.days, event_observed=follow.event)
     return np.asarray(fitted.survival_function_at_times(grid).to_numpy(dtype=np.float64))
-
-
-def _take(follow: Followup, rows: np.ndarray) -> Followup:
-    return Followup(follow.days[rows], follow.event[rows])

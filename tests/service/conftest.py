@@ -139,6 +139,11 @@ def bundle(model: ChurnModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model.save(tmp_path_factory.mktemp("bundle") / "bundle.churn")
 
 
+@pytest.fixture(scope="session")
+def timed_bundle(timed_model: ChurnModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return timed_model.save(tmp_path_factory.mktemp("timed-bundle") / "bundle.churn")
+
+
 def loaded(model: ChurnModel, version: str = "1") -> LoadedModel:
     return LoadedModel(
         model,

@@ -128,6 +128,40 @@ def test_score_writes_probability_tier_revenue_and_reasons(
     assert len(scores) == len(active_points(load_tables(demo_data), ["2025-03-01"]))
 
 
+def test_score_writes_probabilities_by_horizon_months_and_value(
+    trained_home: Path, demo_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.parquet"
+    done = churn("score", "--data", str(demo_data), "--out", str(out), home=trained_home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = pd.read_parquet(out)
+    horizons = [f"churn_probability_{h}d" for h in (30, 90, 180, 365)]
+    assert (scores[horizons].diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    assert scores[horizons].stack().between(0, 1).all()
+    assert scores["expected_months_remaining"].between(0, 12).all()
+    assert (scores["expected_remaining_value"] > 0).all()
+    assert "churn_probability_365d" in done.stdout
+
+
+def test_train_logs_the_time_to_churn_model_beside_cox_and_kaplan_meier(
+    trained_home: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{trained_home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("churn-model", "champion")
+    metrics = client.get_run(version.run_id).data.metrics
+    for model in ("hazard", "cox", "km"):
+        for horizon in (30, 90):
+            assert 0.5 < metrics[f"test_{model}_roc_auc_{horizon}d"] <= 1.0
+            assert 0 <= metrics[f"test_{model}_ece_{horizon}d"] < 0.2
+        assert 0.5 < metrics[f"test_{model}_concordance"] <= 1.0
+        assert 0 < metrics[f"test_{model}_integrated_brier"] < 0.25
+    plots = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert {"plots/survival_reliability.png", "plots/survival_curves.png"} <= plots
+
+
 def test_evaluate_reports_the_training_metrics(
     trained_home: Path, demo_data: Path, tmp_path: Path
 ) -> None:
@@ -178,7 +212,13 @@ def test_report_writes_monthly_figures_cohorts_and_plots(demo_data: Path, tmp_pa
     assert {p.name for p in (out / "plots").iterdir()} == {
         "monthly_churn.png",
         "cohort_retention.png",
+        "cohort_projection.png",
     }
+    projection = pd.read_csv(out / "cohort_projection.csv")
+    backtest = pd.read_csv(out / "cohort_backtest.csv")
+    assert projection["projected"].between(0, 1).all()
+    assert set(backtest["method"]) == {"sbg", "straight_line", "exponential"}
+    assert "Cohort retention projected" in done.stdout
 
 
 def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProc
         **os.environ,
         "CHURN_TRACKING_URI": tracking_uri,
         "CHURN_HOME": str(home),
+        "CHURN_HORIZONS": "none",  # the time-to-churn model has its own tests (test_commands)
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     return subprocess.run(
