@@ -37,7 +37,7 @@ FEW_ROWS = 32  # up to this many rows, plain Python beats numpy's per-call cost
 # The parts of format 2; "linear", "profile" and the hazard parts are optional.
 CARD, SPEC, BOOSTER, CALIBRATOR = "card.json", "spec.json", "booster.txt", "calibrator.json"
 LINEAR, PROFILE = "linear", "profile.json"
-HAZARD, HAZARD_BOOSTER, HAZARD_CALIBRATOR = "hazard.json", "hazard.booster.txt", "hazard.calibrator"
+HAZARD, HAZARD_BOOSTER = "hazard.json", "hazard.booster.txt"
 REQUIRED_PARTS = (CARD, SPEC, BOOSTER, CALIBRATOR)
 
 
@@ -262,7 +262,6 @@ class ChurnModel:
         if self.hazard is not None:
             writer.add_json(HAZARD, self.hazard.to_state())
             writer.add_text(HAZARD_BOOSTER, self.hazard.booster.model_to_string())
-            add_state(writer, HAZARD_CALIBRATOR, *self.hazard.calibrator.to_state())
         return writer.write(path, signing_key, created_by=f"churn {_code_version()}")
 
     @classmethod
@@ -314,11 +313,9 @@ def from_archive(archive: Archive) -> ChurnModel:
 
 def read_hazard(archive: Archive, spec: FeatureSpec) -> HazardModel:
     """The time-to-churn parts; its features must be the churn model's (one matrix feeds both)."""
-    archive.require([HAZARD_BOOSTER, f"{HAZARD_CALIBRATOR}.json"])
+    archive.require([HAZARD_BOOSTER])
     hazard = HazardModel.from_state(
-        archive.json(HAZARD),
-        lgb.Booster(model_str=archive.text(HAZARD_BOOSTER)),
-        Calibrator.from_state(*read_state(archive, HAZARD_CALIBRATOR)),
+        archive.json(HAZARD), lgb.Booster(model_str=archive.text(HAZARD_BOOSTER))
     )
     if list(hazard.feature_names) != spec.names:
         raise ValueError("the hazard model's features are not the feature spec's")

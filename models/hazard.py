@@ -4,8 +4,9 @@ A discrete-time hazard model answers "when": for each of the months after ``as_o
 (intervals of :func:`features.timeline.month_bounds`), the probability of churning in that
 month given the account was still a customer at its start. One LightGBM booster scores
 every month of every account, from the snapshot's features plus two interval features
-(months elapsed, and whether a contract renewal falls in that month), and a Platt
-calibrator maps its margins to hazards. The survival curve is the running product of
+(months elapsed, and whether a contract renewal falls in that month), and a calibrator
+scales the cumulative hazard month by month (``MonthCalibrator``). The survival curve is
+the running product of
 ``1 - hazard``, so the probability of churning within any horizon comes from one curve and
 can never decrease as the horizon grows. Inside a month the hazard is taken as constant
 (a horizon ending mid-month gets the matching share of that month, geometrically).
@@ -23,8 +24,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from features.errors import ModelError
 from features.timeline import DAYS_PER_MONTH, interval_of, month_bounds
-from models.calibration import Calibrator
 from models.value import survival_months
 
 MONTHS_ELAPSED = "months_elapsed"
@@ -55,6 +56,63 @@ def interval_columns(
         next_renewal = to_renewal + terms_passed * term_days
     inside = np.where(np.isnan(next_renewal), np.nan, (next_renewal <= end).astype(np.float64))
     return np.column_stack([month, inside])
+
+
+class MonthCalibrator:
+    """Calibrates the booster's monthly hazards by scaling their cumulative hazard, by a
+    factor that may move with the months elapsed ``k``:
+    ``hazard = 1 - (1 - sigmoid(margin)) ** exp(a + b * k/12)``.
+
+    Scaling ``-log(1 - hazard)`` keeps what the booster learnt about *where* the risk lies
+    (a month with no renewal for an annual contract stays near zero, a renewal month keeps
+    its height relative to others) and corrects only how much there is, month by month;
+    a Platt map on the margins would instead be pulled by the many near-zero months and
+    distort the few that matter. Fitted by maximum likelihood on held-out accounts
+    followed over every elapsed month; identity is ``a = b = 0``. Numpy only to apply.
+    """
+
+    NAMES = ("log_scale", "log_scale_per_year")
+
+    def fit(self, margin: np.ndarray, month: np.ndarray, label: np.ndarray) -> MonthCalibrator:
+        from scipy.optimize import minimize  # fitting only
+
+        label = np.asarray(label, dtype=np.float64)
+        if len(np.unique(label)) < 2:
+            raise ModelError(
+                "the time-to-churn calibration rows have a single class; they need churned "
+                "and retained account-months"
+            )
+        base = np.logaddexp(0.0, np.asarray(margin, dtype=np.float64))  # -log(1 - sigmoid)
+        elapsed = np.asarray(month, dtype=np.float64) / 12.0
+
+        def loss(coef: np.ndarray) -> float:
+            cumulative = np.exp(coef[0] + coef[1] * elapsed) * base
+            churned = np.log(-np.expm1(-np.maximum(cumulative, 1e-300)))
+            return -float(np.mean(label * churned - (1.0 - label) * cumulative))
+
+        found = minimize(
+            loss, x0=np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-12}
+        )
+        self.coef_ = (float(found.x[0]), float(found.x[1]))
+        return self
+
+    def transform(self, margin: np.ndarray, month: np.ndarray) -> np.ndarray:
+        a, b = self.coef_
+        scale = np.exp(a + b * np.asarray(month, dtype=np.float64) / 12.0)
+        return -np.expm1(-scale * np.logaddexp(0.0, np.asarray(margin, dtype=np.float64)))
+
+    def describe(self) -> dict[str, float]:
+        return dict(zip(self.NAMES, self.coef_, strict=True))
+
+    @classmethod
+    def from_coefficients(cls, values: Sequence[float]) -> MonthCalibrator:
+        if len(values) != len(cls.NAMES):
+            raise ValueError(
+                f"the hazard calibrator has {len(values)} coefficients, not {len(cls.NAMES)}"
+            )
+        calibrator = cls()
+        calibrator.coef_ = tuple(float(v) for v in values)
+        return calibrator
 
 
 @dataclass(frozen=True)
@@ -100,7 +158,7 @@ class HazardFit:
     trees: int = 0
     min_data_in_leaf: int = 0
     person_months: dict[str, int] = field(default_factory=dict)
-    calibration: dict[str, float | str] = field(default_factory=dict)
+    held_out_accounts: dict[str, int] = field(default_factory=dict)
     first_test_as_of: str = ""
     last_test_as_of: str = ""
     training_known_until: str = ""
@@ -124,7 +182,7 @@ class HazardModel:
     """
 
     booster: lgb.Booster
-    calibrator: Calibrator
+    calibrator: MonthCalibrator
     feature_names: tuple[str, ...]
     horizons: tuple[int, ...]
     months: int
@@ -155,29 +213,28 @@ class HazardModel:
         n = features.shape[0]
         month = np.tile(np.arange(self.months), n)
         rows = self.rows(np.repeat(features, self.months, axis=0), month)
-        hazard = self.calibrator.transform(self.margin(rows, threads)).reshape(n, self.months)
-        return Survival(hazard)
+        hazard = self.calibrator.transform(self.margin(rows, threads), month)
+        return Survival(hazard.reshape(n, self.months))
 
     # --- bundle parts ------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        """The plain fields of ``hazard.json`` (booster and calibrator are parts of their own)."""
+        """The plain fields of ``hazard.json`` (the booster is a part of its own)."""
         return {
             "feature_names": list(self.feature_names),
             "horizons": list(self.horizons),
             "months": self.months,
             "renewal": self.renewal,
+            "calibrator": list(self.calibrator.coef_),
             "fit": self.fit.to_json(),
         }
 
     @classmethod
-    def from_state(
-        cls, state: Mapping[str, Any], booster: lgb.Booster, calibrator: Calibrator
-    ) -> HazardModel:
+    def from_state(cls, state: Mapping[str, Any], booster: lgb.Booster) -> HazardModel:
         """The model from its parts; ValueError where they do not fit together."""
         model = cls(
             booster=booster,
-            calibrator=calibrator,
+            calibrator=MonthCalibrator.from_coefficients(state["calibrator"]),
             feature_names=tuple(str(n) for n in state["feature_names"]),
             horizons=tuple(int(h) for h in state["horizons"]),
             months=int(state["months"]),

@@ -440,6 +440,7 @@ def print_training_result(result: Any, settings: Any) -> None:
                 table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
+    print_survival(result.trained.metrics, console)
     registered = result.registered
     alias = (
         f" -> @{settings.champion_alias}"
@@ -452,6 +453,38 @@ def print_training_result(result: Any, settings: Any) -> None:
     console.print(
         f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
     )
+
+
+SURVIVAL_MODELS = {"hazard": "hazard model", "cox": "Cox", "km": "Kaplan-Meier"}
+
+
+def print_survival(metrics: dict[str, float], console: Any) -> None:
+    """The time-to-churn model against Cox and Kaplan-Meier, per window and horizon."""
+    from rich.table import Table
+
+    for window in ("test", "long_test"):
+        keys = [k[len(f"{window}_hazard_") :] for k in metrics if k.startswith(f"{window}_hazard_")]
+        shown = [k for k in keys if k.startswith(("roc_auc", "ece")) or k in SURVIVAL_KEYS]
+        if not shown:
+            continue
+        table = Table(title=f"Time to churn, {window.replace('_', ' ')} window")
+        table.add_column("metric")
+        for name in SURVIVAL_MODELS.values():
+            table.add_column(name, justify="right")
+        for key in sorted(shown, key=_survival_order):
+            table.add_row(
+                key, *(_fmt(metrics.get(f"{window}_{model}_{key}")) for model in SURVIVAL_MODELS)
+            )
+        console.print(table)
+
+
+SURVIVAL_KEYS = ("concordance", "integrated_brier")
+
+
+def _survival_order(key: str) -> tuple[int, int, str]:
+    if key in SURVIVAL_KEYS:
+        return (1, SURVIVAL_KEYS.index(key), key)
+    return (0, int(key.rsplit("_", 1)[1].rstrip("d")), key)
 
 
 def _fmt(value: float | None) -> str:

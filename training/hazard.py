@@ -1,11 +1,17 @@
 """Fit the time-to-churn model and judge it against Cox and Kaplan-Meier, at two origins.
 
-The hazard model learns from the same snapshots as the horizon model, expanded into the
-months that follow each (``training.survival.expand_intervals``), and follows the same
-steps: trees early-stopped on the validation window, a Platt calibrator fitted on the
-calibration window, then (``refit``) the booster refitted on every window before test.
-What a training row may know ends on the first day of the test window: later months are
-censored, so no test outcome is ever learnt.
+The hazard model learns from the same snapshots as the horizon model (every observation
+date before the test window), expanded into the months that follow each
+(``training.survival.expand_intervals``). What a row may know ends on the first day of the
+test window: later months are censored, so no test outcome is ever learnt.
+
+Its questions span a year, and the as-of windows just before the test (the horizon
+model's validation and calibration) can only show the first months after their dates.
+So its held-out rows are *accounts*: 15% of them (all their snapshots) stop the trees
+early, another 15% fit the calibrator, whose slope moves with the months elapsed
+(``models.hazard.MonthCalibrator``); then (``refit``) the booster is refitted on every
+account with the tree count scaled, keeping that calibrator. The test window stays later
+in time than everything it learnt from.
 
 Two origins are judged, each with all three models fitted the same way:
 
@@ -29,8 +35,7 @@ from features.derive import FeatureSpec
 from features.errors import ChurnError, DataError, ModelError
 from features.schema import Columns
 from features.timeline import date_of, months_covering
-from models.calibration import Calibrator
-from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel
+from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel, MonthCalibrator
 from training.dataset import MIN_POSITIVES, MIN_ROWS, SplitPlan
 from training.fit import Part, TrainParams
 from training.survival import (
@@ -46,7 +51,8 @@ from training.survival import (
 from training.survival_baselines import CoxBaseline, KaplanMeierBaseline, strata
 
 log = logging.getLogger(__name__)
-FIT_SPLITS = ("train", "validation", "calibration")
+FIT_SPLITS = ("train", "validation", "calibration")  # the horizon model's windows before test
+HELD_OUT = {"validation": 0.15, "calibration": 0.15}  # shares of accounts the hazard holds out
 MODELS = ("hazard", "cox", "km")
 
 
@@ -114,35 +120,50 @@ def hazard_params(params: TrainParams, rows_per_snapshot: float) -> dict:
     return settings
 
 
-def intervals_part(
+def person_months(
     model: HazardModel, features: np.ndarray, outcomes: Outcomes, known_until: int
-) -> Part:
-    """Person-month rows of one split: booster input and churned-in-that-month labels."""
+) -> tuple[Part, np.ndarray]:
+    """One group's person-month rows (booster input, churned in that month) and the months
+    elapsed of each."""
     intervals = expand_intervals(outcomes, known_until, model.months)
-    return Part(model.rows(features[intervals.row], intervals.month), intervals.churned)
+    rows = model.rows(features[intervals.row], intervals.month)
+    return Part(rows, intervals.churned), intervals.month
+
+
+def account_roles(account_id: np.ndarray, seed: int) -> np.ndarray:
+    """``train``, ``validation`` or ``calibration`` per row, drawn once per account."""
+    accounts, which = np.unique(account_id.astype(str), return_inverse=True)
+    draw = np.random.default_rng(seed).random(len(accounts))
+    cut = np.cumsum(list(HELD_OUT.values()))
+    names = np.array([*HELD_OUT, "train"], dtype=object)
+    return names[np.searchsorted(cut, draw, side="right")][which]
 
 
 def fit_hazard(
     spec: FeatureSpec, origin: Origin, params: TrainParams, horizons: Sequence[int]
 ) -> HazardModel:
-    """Early-stopped trees, calibrated hazards, refitted on every window before test."""
+    """Trees early-stopped on held-out accounts, month-aware calibration on others,
+    refitted on every account (see the module doc)."""
     model = HazardModel(
         booster=None,  # type: ignore[arg-type]
-        calibrator=Calibrator(params.calibration),
+        calibrator=MonthCalibrator(),
         feature_names=tuple(spec.names),
         horizons=tuple(sorted(horizons)),
         months=months_covering(max(horizons)),
         renewal=all(name in spec.names for name in RENEWAL_INPUTS),
     )
-    parts = {
-        split: intervals_part(
-            model, spec.matrix(origin.columns[split]), origin.outcomes[split], origin.known_until
+    columns, outcomes = _rows(origin, FIT_SPLITS)
+    features = spec.matrix(columns)
+    role = account_roles(columns["account_id"], params.seed)
+    groups = {
+        name: person_months(
+            model, features[role == name], outcomes.take(role == name), origin.known_until
         )
-        for split in FIT_SPLITS
+        for name in ("train", *HELD_OUT)
     }
+    parts = {name: part for name, (part, _) in groups.items()}
     check_intervals(parts, origin.name)
-    snapshots = sum(len(origin.outcomes[s]) for s in FIT_SPLITS)
-    per_snapshot = sum(len(p.label) for p in parts.values()) / max(snapshots, 1)
+    per_snapshot = sum(len(p.label) for p in parts.values()) / max(len(outcomes), 1)
     settings = hazard_params(params, per_snapshot)
     categorical = [c for c in spec.categorical if c in model.names]
     train = _dataset(model, parts["train"], categorical)
@@ -157,7 +178,8 @@ def fit_hazard(
     )
     trees = early.best_iteration or params.num_boost_round
     model.booster = lgb.Booster(model_str=early.model_to_string(num_iteration=trees))
-    model.calibrator.fit(model.margin(parts["calibration"].features), parts["calibration"].label)
+    held, month = groups["calibration"]
+    model.calibrator.fit(model.margin(held.features), month, held.label)
     if params.refit:
         rows = np.vstack([p.features for p in parts.values()])
         label = np.concatenate([p.label for p in parts.values()])
@@ -171,8 +193,11 @@ def fit_hazard(
         early_stopping_trees=int(trees),
         trees=int(model.booster.num_trees()),
         min_data_in_leaf=int(settings["min_data_in_leaf"]),
-        person_months={split: len(p.label) for split, p in parts.items()},
-        calibration=model.calibrator.describe(),
+        person_months={name: len(p.label) for name, p in parts.items()},
+        held_out_accounts={
+            name: len(np.unique(columns["account_id"][role == name].astype(str)))
+            for name in HELD_OUT
+        },
         **origin.describe(),
     )
     return model
@@ -213,11 +238,10 @@ def judge(spec: FeatureSpec, origin: Origin, hazard: HazardModel, params: TrainP
     grid = evaluation_grid(horizons)
     known = origin.known_until
     cap = int(max(horizons))
-    fit_columns = {s: origin.columns[s] for s in FIT_SPLITS}
-    fit_features = np.vstack([spec.matrix(c) for c in fit_columns.values()])
-    fit_outcomes = Outcomes.concat([origin.outcomes[s] for s in FIT_SPLITS])
+    fit_columns, fit_outcomes = _rows(origin, FIT_SPLITS)
+    fit_features = spec.matrix(fit_columns)
     follow = followup(fit_outcomes, known, cap)
-    fit_strata = np.concatenate([strata(c) for c in fit_columns.values()])
+    fit_strata = strata(fit_columns)
     test_columns, test_outcomes = origin.columns["test"], origin.outcomes["test"]
     test_features = spec.matrix(test_columns)
     categorical = [spec.names.index(c) for c in spec.categorical]
@@ -272,7 +296,7 @@ def survival_report(
     with steps.step("judging it against Cox and Kaplan-Meier on the test window"):
         judged = [judge(spec, origin, model, params)]
     skipped: dict[str, str] = {}
-    everything = _all_rows(origin)
+    everything = _rows(origin, (*FIT_SPLITS, "test"))
     try:
         with steps.step(f"refitting all three where {max(horizons)} days are observed"):
             long = long_test_origin(*everything, origin.data_end, plan, max(horizons))
@@ -287,8 +311,8 @@ def survival_report(
     return SurvivalReport(model, judged, skipped)
 
 
-def _all_rows(origin: Origin) -> tuple[Columns, Outcomes]:
-    splits = (*FIT_SPLITS, "test")
-    names = origin.columns["test"].keys()
+def _rows(origin: Origin, splits: Sequence[str]) -> tuple[Columns, Outcomes]:
+    """The columns and outcomes of ``splits`` together."""
+    names = origin.columns[splits[0]].keys()
     columns = {name: np.concatenate([origin.columns[s][name] for s in splits]) for name in names}
     return columns, Outcomes.concat([origin.outcomes[s] for s in splits])

@@ -99,3 +99,27 @@ def test_a_model_without_horizons_says_why(model: ChurnModel) -> None:
     assert model.horizons == ()
     assert model.survival(np.zeros((1, len(model.spec.names)))) is None
     assert "--horizons none" in (model.horizons_absent_reason or "")
+
+
+def test_the_month_calibrator_recovers_a_known_scale_of_the_cumulative_hazard() -> None:
+    from models.hazard import MonthCalibrator
+
+    rng = np.random.default_rng(0)
+    margin = rng.normal(-3, 1, 200_000)
+    month = rng.integers(0, 12, len(margin))
+    booster = 1 / (1 + np.exp(-margin))
+    true = 1 - (1 - booster) ** np.exp(0.3 - 0.4 * month / 12)  # too low now, less so later
+    label = rng.random(len(margin)) < true
+    fitted = MonthCalibrator().fit(margin, month, label).describe()
+    assert fitted["log_scale"] == pytest.approx(0.3, abs=0.05)
+    assert fitted["log_scale_per_year"] == pytest.approx(-0.4, abs=0.1)
+
+
+def test_the_month_calibrator_keeps_a_month_without_risk_without_risk() -> None:
+    from models.hazard import MonthCalibrator
+
+    calibrator = MonthCalibrator.from_coefficients([0.7, 0.2])
+    hazard = calibrator.transform(np.array([-30.0, -2.0, -2.0]), np.array([0, 0, 11]))
+    assert hazard[0] < 1e-12
+    assert hazard[1] == pytest.approx(1 - (1 - 1 / (1 + np.exp(2))) ** np.exp(0.7))
+    assert hazard[2] > hazard[1]
