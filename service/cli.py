@@ -599,7 +599,9 @@ def score(
         f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
     )
     shown = ["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]
-    shown += [c for c in ("churn_probability_365d", "expected_months_remaining") if c in scored]
+    horizons = loaded.model.horizons
+    shown += [f"churn_probability_{h}d" for h in horizons[-1:]]
+    shown += ["expected_months_remaining"] if horizons else []
     typer.echo(top[shown].to_string(index=False))
     if loaded.model.horizons_absent_reason:
         typer.echo(
@@ -766,15 +768,17 @@ def print_backtest(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Cohort retention projected (last 6 observed months hidden, then compared)")
-    for name in ("method", "cohorts", "mean abs error", "error at the last month", "best on"):
+    table = Table(
+        title="Cohort retention projected (backtest: last 6 observed months hidden, then compared)"
+    )
+    for name in ("method", "cohorts", "mean abs error", "at the 6th month", "best on"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for row in summary.itertuples():
         table.add_row(
             row.method,
             str(row.cohorts),
-            f"{row.mean_abs_error:.1%}",
-            f"{row.abs_error_last:.1%}",
+            f"{row.mean_abs_error * 100:.1f} pts",
+            f"{row.abs_error_last * 100:.1f} pts",
             f"{row.best_share:.0%} of cohorts",
         )
     Console().print(table)

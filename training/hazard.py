@@ -298,8 +298,11 @@ def survival_report(
     skipped: dict[str, str] = {}
     everything = _rows(origin, (*FIT_SPLITS, "test"))
     try:
+        long = long_test_origin(*everything, origin.data_end, plan, max(horizons))
+        if long.known_until == origin.known_until:
+            skipped["long_test"] = f"the test window already observes {max(horizons)} days"
+            return SurvivalReport(model, judged, skipped)
         with steps.step(f"refitting all three where {max(horizons)} days are observed"):
-            long = long_test_origin(*everything, origin.data_end, plan, max(horizons))
             long_spec = FeatureSpec.fit(
                 long.columns["train"], long.columns["train"].get("account_id")
             )
