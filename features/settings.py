@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     retrain_max_ece: float = Field(
         0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
     )
+    lease_seconds: float = Field(
+        300.0, gt=0, description="Registry lease of a retrain or alias move, renewed while held."
+    )
+    lease_wait_seconds: float = Field(
+        30.0, ge=0, description="How long an alias move waits for another job's lease."
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

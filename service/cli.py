@@ -56,6 +56,19 @@ def reports_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+def require_training_extra() -> None:
+    """Training plots its runs (matplotlib, shap): the `training` extra, which the serving
+    image leaves out."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("matplotlib", "shap") if find_spec(name) is None]
+    if missing:
+        raise ChurnError(
+            f"training needs {', '.join(missing)}: install the training extra "
+            "(pip install 'churn[training]', or the image built with --target train)"
+        )
+
+
 def parse_date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -207,6 +220,7 @@ def train(
 
     Event tables: --data DIR. A single labelled export: --table FILE --label COLUMN.
     """
+    require_training_extra()
     from training.fit import load_params
     from training.pipeline import train_and_record
     from training.progress import Steps
@@ -243,7 +257,12 @@ def train(
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
     print_split(prepared.summary)
     result = train_and_record(
-        prepared, params, settings, promote=promote, steps=steps, run_name=run_name
+        prepared,
+        params,
+        settings,
+        promote="always" if promote else "first",
+        steps=steps,
+        run_name=run_name,
     )
     print_training_result(result, settings)
 
@@ -303,10 +322,11 @@ def retrain(
     verdict and the champion's figures are recorded on the challenger's run. Meant for
     a scheduler (cron, Kubernetes CronJob); a lock keeps two runs from overlapping.
     """
+    require_training_extra()
     from training.fit import load_params
     from training.progress import Steps
-    from training.retrain import LOCK_FILE, retrain_lock
     from training.retrain import retrain as run_retrain
+    from training.retrain import retrain_guard
 
     settings = load_settings(
         tracking_uri=tracking_uri,
@@ -318,10 +338,10 @@ def retrain(
     params = load_params(params_file, param or [])
     steps = Steps()
     plan = (validation_periods, calibration_periods, test_periods)
-    with retrain_lock(settings.resolved_home / LOCK_FILE):
+    with retrain_guard(settings) as lease:
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
         print_split(prepared.summary)
-        result = run_retrain(prepared, params, settings, steps=steps, run_name=run_name)
+        result = run_retrain(prepared, params, settings, steps, run_name, lease)
     print_retrain_result(result, settings)
 
 
@@ -336,24 +356,21 @@ def rollback(
 ) -> None:
     """Move the champion alias back to the version it replaced (or --to N).
 
-    The target is downloaded and its checksum verified first, so a rollback never points
-    servers at a model they cannot load; they follow within CHURN_MODEL_POLL_SECONDS.
+    The target is downloaded and verified first (checksum, and signature with a signing
+    key), so a rollback never points servers at a model they cannot load; they follow
+    within CHURN_MODEL_POLL_SECONDS. Takes the alias's registry lease, and refuses if the
+    champion changed since it was read.
     """
-    from mlflow import MlflowClient
-
-    from models.registry import load_model, rollback_target
+    from models.champion import AliasOwner
+    from models.registry import load_model
 
     settings = load_settings(tracking_uri=tracking_uri)
-    tracking = settings.resolved_tracking_uri
-    name, alias = settings.model_name, settings.champion_alias
-    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
-    current, target = rollback_target(client, name, alias, to)
-    load_model(f"models:/{name}/{target}", settings)
-    # Set directly, not via move_alias: the target keeps its own history, so a second
-    # rollback goes further back instead of undoing the first.
-    client.set_registered_model_alias(name, alias, target)
-    client.set_model_version_tag(name, current, "rolled_back_to", target)
-    typer.echo(f"{name}@{alias}: version {current} -> {target}")
+    owner = AliasOwner.of(settings)
+    current, target = owner.rollback_target(to)
+    load_model(f"models:/{owner.name}/{target}", settings)
+    # The target keeps its own history, so a second rollback goes further back.
+    owner.move(target, f"churn rollback from version {current}", judged=current, rollback=True)
+    typer.echo(f"{owner.name}@{owner.alias}: version {current} -> {target}")
 
 
 def print_retrain_result(result: Any, settings: Any) -> None:
@@ -389,7 +406,7 @@ def print_retrain_result(result: Any, settings: Any) -> None:
             f"[bold yellow]kept[/bold yellow] the champion (version {kept}); version {version} registered, not promoted: {result.verdict.reason}"
         )
     console.print(
-        f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+        f"run {result.trained.registered.run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
     )
 
 
@@ -451,7 +468,7 @@ def print_training_result(result: Any, settings: Any) -> None:
         f"model [bold]{settings.model_name}[/bold] version [bold]{registered.version}[/bold]{alias}"
     )
     console.print(
-        f"run {registered.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+        f"run {registered.run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
     )
 
 

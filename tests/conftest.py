@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +24,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -45,12 +47,13 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` (SQLite backend, proxied artifacts) in a temp dir."""
-    root = tmp_path_factory.mktemp("mlflow-server")
+@contextlib.contextmanager
+def running_mlflow(
+    root: Path, backend: str, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on ``backend`` (proxied artifacts under ``root``): (url, process)."""
     port = free_port()
-    log = (root / "server.log").open("w")
+    log = (root / f"server-{port}.log").open("w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -58,7 +61,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "mlflow",
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
+            backend,
             "--artifacts-destination",
             str(root / "artifacts"),
             "--host",
@@ -67,18 +70,52 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             str(port),
             "--workers",
             "1",
+            *args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/health", process)
-        yield url
+        yield url, process
     finally:
+        process.send_signal(signal.SIGCONT)  # a test may have paused it
         stop(process)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` (SQLite backend, proxied artifacts) in a temp dir."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with running_mlflow(root, f"sqlite:///{root / 'mlflow.db'}") as (url, _):
+        yield url
+
+
+ADMIN = ("admin", "admin-password-for-tests-0123456789")
+
+
+@pytest.fixture(scope="session")
+def basic_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server --app-name basic-auth`; its admin is ``ADMIN``."""
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN[0],
+        "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "a-secret-for-tests",
+    }
+    backend = f"sqlite:///{root / 'mlflow.db'}"
+    with running_mlflow(root, backend, "--app-name", "basic-auth", env=env) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

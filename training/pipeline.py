@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.derive import FeatureSpec, View
+from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
@@ -32,7 +33,7 @@ from training.hazard import Origin, SurvivalReport, survival_report
 from training.progress import Steps
 from training.survival import Outcomes
 from training.survival_plots import metrics_table, plot_survival
-from training.track import Registered, RunRecord, artifacts_dir, record_run
+from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -350,7 +351,7 @@ def train_and_record(
     prepared: Prepared,
     params: TrainParams,
     settings: Settings,
-    promote: bool = False,
+    promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
 ) -> TrainResult:
@@ -360,7 +361,7 @@ def train_and_record(
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
-        with steps.step(f"logging to MLflow at {settings.resolved_tracking_uri}"):
+        with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
             model = trained.model
             features = model.spec
             record = RunRecord(

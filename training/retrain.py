@@ -5,8 +5,10 @@ labelled observation dates, which the challenger never learnt from. The challeng
 promoted only when it passes the checks (enough churners to judge, calibrated) and
 beats the champion's ROC-AUC by the configured margin; either way the verdict and the
 champion's figures are recorded on the challenger's run. The alias is the last thing
-touched, so a failure at any step leaves the champion where it was, and a lock keeps
-two retrains from racing each other.
+touched, through its one owner (``models.champion``): it moves only if it still names the
+champion that was judged, so a failure at any step, or a rollback made meanwhile, leaves
+the champion where it was. A local lock and a registry lease (``models.lease``: it works
+across machines, where each CronJob pod has a home of its own) keep two retrains apart.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.errors import ChurnError, ModelError
+from features.errors import ConflictError, ModelError
 from features.settings import Settings
-from models.registry import LoadedModel, load_model, move_alias
+from models.champion import AliasOwner
+from models.lease import Lease
+from models.registry import LoadedModel, Registry, load_model
 from training.evaluate import evaluate, finite
 from training.fit import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
@@ -95,7 +99,7 @@ def retrain_lock(path: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise ChurnError(
+            raise ConflictError(
                 f"another retrain is running ({holder} holds {path}); try again when it ends"
             ) from None
         handle.seek(0)
@@ -109,18 +113,23 @@ def retrain_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_champion(settings: Settings) -> LoadedModel | None:
-    """The champion as registered now, or None if there is none yet."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+@contextlib.contextmanager
+def retrain_guard(settings: Settings) -> Iterator[Lease]:
+    """The local lock (first guard, this home) and the registry's retrain lease (every
+    machine); a second retrain refuses with who holds them (ConflictError, exit 6)."""
+    with retrain_lock(settings.resolved_home / LOCK_FILE):
+        lease = Lease(Registry.of(settings), settings.model_name, "retrain", settings.lease_seconds)
+        with lease.hold():
+            yield lease
 
-    tracking = settings.resolved_tracking_uri
-    client = MlflowClient(tracking_uri=tracking, registry_uri=settings.registry_uri or tracking)
-    try:
-        client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
-    except MlflowException:
+
+def current_champion(owner: AliasOwner, settings: Settings) -> LoadedModel | None:
+    """The champion as registered now (that exact version, verified), or None if there is
+    none; a registry that cannot tell stops the retrain (RegistryError)."""
+    version = owner.current()
+    if version is None:
         return None
-    return load_model(settings.champion_uri, settings)
+    return load_model(f"models:/{owner.name}/{version}", settings)
 
 
 def champion_metrics(champion: LoadedModel, prepared: Prepared) -> dict[str, float]:
@@ -143,41 +152,71 @@ def retrain(
     settings: Settings,
     steps: Steps | None = None,
     run_name: str | None = None,
+    lease: Lease | None = None,
 ) -> RetrainResult:
     """Train a challenger, compare it with the champion on the same window, promote the winner.
 
-    The caller holds :func:`retrain_lock` for the whole job (data preparation included).
+    The caller holds :func:`retrain_guard` for the whole job (data preparation included)
+    and passes its ``lease``, checked once more before the alias moves.
     """
-    from mlflow import MlflowClient
-
     steps = steps or Steps(enabled=False)
+    owner = AliasOwner.of(settings)
     with steps.step("scoring the champion on the latest labelled window"):
-        champion = current_champion(settings)
+        champion = current_champion(owner, settings)
         previous = champion_metrics(champion, prepared) if champion is not None else None
     trained = train_and_record(
-        prepared, params, settings, promote=False, steps=steps, run_name=run_name
+        prepared, params, settings, promote="never", steps=steps, run_name=run_name
     )
     metrics = trained.trained.metrics
     failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
     verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
-    client = MlflowClient(
-        tracking_uri=settings.resolved_tracking_uri, registry_uri=settings.registry_uri
-    )
-    run_id = trained.registered.run_id
-    client.set_tag(run_id, "retrain.decision", "promoted" if verdict.promote else "kept champion")
-    client.set_tag(run_id, "retrain.reason", verdict.reason)
-    if champion is not None:
-        client.set_tag(run_id, "retrain.champion_version", str(champion.version))
+    registry, run_id = owner.registry, trained.registered.run_id
+
+    def decide(decision: str, reason: str) -> None:
+        registry.call(
+            "tag the retrain run", registry.client.set_tag, run_id, "retrain.decision", decision
+        )
+        registry.call(
+            "tag the retrain run", registry.client.set_tag, run_id, "retrain.reason", reason
+        )
+
+    judged = None if champion is None else str(champion.version)
+    if judged is not None:
+        registry.call(
+            "tag the retrain run",
+            registry.client.set_tag,
+            run_id,
+            "retrain.champion_version",
+            judged,
+        )
         for key, value in (previous or {}).items():
-            client.log_metric(run_id, f"champion_{key}", value)
+            registry.call(
+                "log the champion's figures",
+                registry.client.log_metric,
+                run_id,
+                f"champion_{key}",
+                value,
+            )
     if verdict.promote:  # the last step: anything failing before leaves the champion as it was
-        move_alias(client, settings.model_name, settings.champion_alias, trained.registered.version)
+        decide("promoting", verdict.reason)
+        try:
+            if lease is not None:
+                lease.check()
+            owner.move(
+                trained.registered.version, f"churn retrain: {verdict.reason}", judged=judged
+            )
+        except ConflictError as exc:
+            decide("kept champion", f"not promoted: {exc}")
+            raise
+        decide("promoted", verdict.reason)
+    else:
+        decide("kept champion", verdict.reason)
     log.info(
         "retrain: %s (%s)", "promoted" if verdict.promote else "kept the champion", verdict.reason
     )
     return RetrainResult(
         trained=trained,
         verdict=verdict,
-        champion_version=None if champion is None else champion.version,
+        champion_version=judged,
         champion_metrics=previous or {},
     )

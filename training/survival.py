@@ -115,10 +115,9 @@ def concordance(follow: Followup, expected_days: np.ndarray) -> float:
 
 def censoring_survival(follow: Followup, days: np.ndarray) -> np.ndarray:
     """P(not yet censored) at ``days``: Kaplan-Meier of the censoring times."""
-    from lifelines import KaplanMeierFitter
+    from training.survival_baselines import km_curve
 
-    fitted = KaplanMeierFitter().fit(follow.days, event_observed=~follow.event)
-    return np.asarray(fitted.survival_function_at_times(np.asarray(days)).to_numpy())
+    return km_curve(Followup(follow.days, ~follow.event), np.asarray(days, dtype=np.float64))
 
 
 def integrated_brier(follow: Followup, survival: np.ndarray, grid: np.ndarray) -> float:

@@ -9,8 +9,10 @@ grid of days, so every model is scored by the same functions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -23,6 +25,15 @@ log = logging.getLogger(__name__)
 COX_PENALIZER = 0.01  # a little ridge: one-hot levels are collinear with the baseline hazard
 MIN_STRATUM_ROWS = 200  # fewer snapshots: the stratum borrows its lifecycle stage's curve
 ALL = "all"
+
+
+@contextlib.contextmanager
+def quiet_lifelines() -> Iterator[None]:
+    """lifelines calls pandas in ways pandas announces it will change (warnings, not errors)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
 
 
 class CoxBaseline:
@@ -41,15 +52,17 @@ class CoxBaseline:
         frame = self._frame(design)
         frame["days"] = np.maximum(follow.days, 0.5)  # a churn on day 0 cannot be a duration 0
         frame["churned"] = follow.event.astype(np.int8)
-        self.model_ = CoxPHFitter(penalizer=self.penalizer).fit(
-            frame, duration_col="days", event_col="churned"
-        )
+        with quiet_lifelines():
+            self.model_ = CoxPHFitter(penalizer=self.penalizer).fit(
+                frame, duration_col="days", event_col="churned"
+            )
         return self
 
     def survival(self, features: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """P(still a customer) at each day of ``grid`` (rows x grid)."""
         frame = self._frame(self.transform_.design(features))
-        curves = self.model_.predict_survival_function(frame, times=grid)
+        with quiet_lifelines():
+            curves = self.model_.predict_survival_function(frame, times=grid)
         return np.asarray(curves.to_numpy(dtype=np.float64)).T
 
     def _frame(self, design: np.ndarray):
@@ -104,5 +117,6 @@ def km_curve(follow: Followup, grid: np.ndarray) -> np.ndarray:
     """The Kaplan-Meier survival of ``follow`` at each day of ``grid``."""
     from lifelines import KaplanMeierFitter
 
-    fitted = KaplanMeierFitter().fit(follow.days, event_observed=follow.event)
-    return np.asarray(fitted.survival_function_at_times(grid).to_numpy(dtype=np.float64))
+    with quiet_lifelines():
+        fitted = KaplanMeierFitter().fit(follow.days, event_observed=follow.event)
+        return np.asarray(fitted.survival_function_at_times(grid).to_numpy(dtype=np.float64))

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -28,8 +28,9 @@ from features.files import file_sha256
 from features.settings import Settings
 from models.archive import key_id
 from models.bundle import ChurnModel
+from models.champion import PROMOTION_TAG, AliasOwner
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
-from models.registry import BUNDLE_FILE, SHA_TAG, SIGNED_TAG, Registry, move_alias
+from models.registry import BUNDLE_FILE, SHA_TAG, SIGNED_TAG, Registry
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
@@ -120,19 +121,27 @@ def pip_requirements() -> list[str]:
     return pins
 
 
-def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> Registered:
-    """Log the run, register a new model version, and move the alias if it should move."""
+Promotion = Literal["first", "always", "never"]
+
+
+def record_run(record: RunRecord, settings: Settings, promote: Promotion = "first") -> Registered:
+    """Log the run, register a new model version, and move the alias if it should move:
+    ``first`` only when there is no champion, ``always`` (``--promote``), ``never`` (a
+    retrain decides after judging)."""
     import mlflow
     from mlflow.models import infer_signature
 
     experiment_id = configure(settings)
     registry = Registry.of(settings)
-    client = registry.client
     signer = registry.keys.signer
     with tempfile.TemporaryDirectory(prefix="churn-bundle-") as scratch:
         bundle_path = record.model.save(Path(scratch) / BUNDLE_FILE, signing_key=signer)
         sha = file_sha256(bundle_path)
-        version_tags = {SHA_TAG: sha, **({SIGNED_TAG: key_id(signer)} if signer else {})}
+        version_tags = {
+            SHA_TAG: sha,
+            PROMOTION_TAG: "registered",
+            **({SIGNED_TAG: key_id(signer)} if signer else {}),
+        }
         with mlflow.start_run(run_name=record.run_name) as run:
             run_id = run.info.run_id
             mlflow.set_tags(
@@ -169,7 +178,7 @@ def record_run(record: RunRecord, settings: Settings, promote: bool = False) -> 
                 pip_requirements=pip_requirements(),
             )
             version = _register(settings.model_name, info.model_uri, run_id, version_tags)
-        promoted = _maybe_promote(client, settings, version, promote)
+        promoted = _maybe_promote(AliasOwner.of(settings, registry), version, promote)
     return Registered(
         run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
     )
@@ -207,17 +216,18 @@ def _register(name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> s
     return str(mlflow.register_model(model_uri, name, tags={**tags, "run_id": run_id}).version)
 
 
-def _maybe_promote(client: Any, settings: Settings, version: str, promote: bool) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
-        has_champion = True
-    except MlflowException:
-        has_champion = False
-    if has_champion and not promote:
+def _maybe_promote(owner: AliasOwner, version: str, promote: Promotion) -> bool:
+    """Move the alias through its owner; a registry that cannot say whether there is a
+    champion stops here (RegistryError), it never reads as "no champion"."""
+    if promote == "never":
         return False
-    move_alias(client, settings.model_name, settings.champion_alias, version)
+    champion = owner.current()
+    if promote == "first":
+        if champion is not None:
+            return False
+        owner.move(version, "the first model: there was no champion", judged=None)
+        return True
+    owner.move(version, "churn train --promote")
     return True
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from features.errors import ChurnError, ModelError
-from models.registry import move_alias
+from features.errors import ConflictError, ModelError
+from models.champion import AliasOwner
+from models.registry import Registry
 from training.pipeline import Prepared
 from training.retrain import LOCK_FILE, champion_metrics, check_challenger, judge, retrain_lock
 
@@ -67,7 +68,9 @@ def model_of_horizon():
 
 
 def test_a_second_retrain_is_refused_while_the_lock_is_held(tmp_path: Path) -> None:
-    held = pytest.raises(ChurnError, match=f"another retrain is running \\(pid {os.getpid()} holds")
+    held = pytest.raises(
+        ConflictError, match=f"another retrain is running \\(pid {os.getpid()} holds"
+    )
     with retrain_lock(tmp_path / LOCK_FILE), held, retrain_lock(tmp_path / LOCK_FILE):
         pass
     with retrain_lock(tmp_path / LOCK_FILE):  # released once the first ends
@@ -148,7 +151,7 @@ def test_a_retrain_waits_for_no_one_while_another_holds_the_lock(
         refused = churn(
             "retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=retrained["home"]
         )
-    assert refused.returncode == 1 and "another retrain is running" in refused.stderr
+    assert refused.returncode == 6 and "another retrain is running" in refused.stderr
     assert len(client.search_model_versions(f"name='{MODEL}'")) == before
 
 
@@ -166,7 +169,8 @@ def test_rollback_returns_to_the_version_the_champion_replaced(
     retrained, mlflow_server: str
 ) -> None:
     client = retrained["client"]
-    assert move_alias(client, MODEL, "champion", "2") == "1"
+    owner = AliasOwner(Registry(mlflow_server, mlflow_server), MODEL, "champion")
+    assert owner.move("2", "by hand", judged="1").previous == "1"
     done = churn("rollback", tracking_uri=mlflow_server, home=retrained["home"])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "version 2 -> 1" in done.stdout
