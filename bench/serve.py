@@ -517,10 +517,10 @@ def horizons_cost(churn: Server, home: Path, work: Path, seconds: float) -> str:
     the same bundle without its time-to-churn parts, one after the other, same load."""
     import dataclasses
 
+    from features.settings import Settings
     from models.registry import load_model
 
-    tracking = f"sqlite:///{home / 'mlflow.db'}"
-    model = load_model("models:/churn-model@champion", tracking, tracking).model
+    model = load_model("models:/churn-model@champion", Settings(home=home)).model
     if model.hazard is None:
         raise SystemExit("the champion has no time-to-churn model: train it with --horizons")
     bundles = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property, lru_cache
 from typing import Any
 
 import lightgbm as lgb
@@ -47,15 +48,30 @@ def interval_columns(
         return month[:, None]
     to_renewal = features[:, list(names).index(RENEWAL_INPUTS[0])]
     term_days = features[:, list(names).index(RENEWAL_INPUTS[1])] * DAYS_PER_MONTH
-    bounds = month_bounds(int(month.max()) + 1 if len(month) else 1).astype(np.float64)
-    start, end = bounds[month.astype(np.int64)], bounds[month.astype(np.int64) + 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        terms_passed = np.where(
-            to_renewal > start, 0.0, np.floor((start - to_renewal) / term_days) + 1
-        )
-        next_renewal = to_renewal + terms_passed * term_days
+    index = month.astype(np.int64)
+    bounds = _bounds(int(index.max()) + 1 if len(index) else 1)
+    start, end = bounds[index], bounds[index + 1]
+    # NaN (unknown renewal or term) propagates to NaN without a warning
+    terms_passed = np.where(to_renewal > start, 0.0, np.floor((start - to_renewal) / term_days) + 1)
+    next_renewal = to_renewal + terms_passed * term_days
     inside = np.where(np.isnan(next_renewal), np.nan, (next_renewal <= end).astype(np.float64))
     return np.column_stack([month, inside])
+
+
+@lru_cache(maxsize=64)
+def _bounds(months: int) -> np.ndarray:
+    return month_bounds(months).astype(np.float64)
+
+
+@lru_cache(maxsize=256)
+def _steps(days: tuple[float, ...], months: int) -> tuple[np.ndarray, np.ndarray]:
+    """(interval, share of it) reached by each of ``days``: computed once per set of days."""
+    values = np.asarray(days, dtype=np.float64)
+    bounds = _bounds(months)
+    if np.any(values < 0) or np.any(values > bounds[-1]):
+        raise ValueError(f"days must lie within 0..{bounds[-1]:.0f}")
+    k = np.clip(interval_of(values, months), 0, months - 1)
+    return k, (values - bounds[k]) / (bounds[k + 1] - bounds[k])
 
 
 class MonthCalibrator:
@@ -125,29 +141,28 @@ class Survival:
     def months(self) -> int:
         return self.hazard.shape[1]
 
-    def curve(self) -> np.ndarray:
-        """P(still a customer) at each month boundary, from 1 at ``as_of`` (rows x months+1)."""
+    @cached_property
+    def _curve(self) -> np.ndarray:
         ones = np.ones((self.hazard.shape[0], 1))
         return np.hstack([ones, np.cumprod(1.0 - self.hazard, axis=1)])
 
+    def curve(self) -> np.ndarray:
+        """P(still a customer) at each month boundary, from 1 at ``as_of`` (rows x months+1)."""
+        return self._curve
+
     def at_days(self, days: Sequence[float] | np.ndarray) -> np.ndarray:
         """P(still a customer) ``days`` after as_of (rows x days); constant hazard inside a month."""
-        days = np.asarray(days, dtype=np.float64)
-        bounds = month_bounds(self.months)
-        if np.any(days < 0) or np.any(days > bounds[-1]):
-            raise ValueError(f"days must lie within 0..{bounds[-1]}")
-        k = np.clip(interval_of(days, self.months), 0, self.months - 1)
-        share = (days - bounds[k]) / (bounds[k + 1] - bounds[k])
-        return self.curve()[:, k] * (1.0 - self.hazard[:, k]) ** share
+        k, share = _steps(tuple(float(d) for d in np.ravel(days)), self.months)
+        return self._curve[:, k] * (1.0 - self.hazard[:, k]) ** share
 
     def churn_within(self, horizons: Sequence[int]) -> np.ndarray:
         """P(churn within each horizon), rows x horizons; non-decreasing along a row."""
-        return 1.0 - self.at_days(np.asarray(horizons, dtype=np.float64))
+        return 1.0 - self.at_days(horizons)
 
     def expected_months(self, annual_rate: float = 0.0) -> np.ndarray:
         """Expected months as a customer within the modelled months (discounted if a rate
         is given): the area under the survival curve."""
-        return survival_months(self.hazard, annual_rate)
+        return survival_months(self.hazard, annual_rate, start=self._curve[:, :-1])
 
 
 @dataclass(frozen=True)
@@ -211,7 +226,7 @@ class HazardModel:
     def survival(self, features: np.ndarray, threads: int = 0) -> Survival:
         """Every account's monthly hazards in one booster call (accounts x months rows)."""
         n = features.shape[0]
-        month = np.tile(np.arange(self.months), n)
+        month = np.broadcast_to(np.arange(self.months), (n, self.months)).reshape(-1)
         rows = self.rows(np.repeat(features, self.months, axis=0), month)
         hazard = self.calibrator.transform(self.margin(rows, threads), month)
         return Survival(hazard.reshape(n, self.months))

@@ -35,24 +35,29 @@ def expected_saved_profit(
     return saved_profit_on_value(probability, annual_revenue(mrr) * gross_margin, save_rate, cost)
 
 
-def survival_months(hazard: np.ndarray, annual_rate: float = 0.0) -> np.ndarray:
+def survival_months(
+    hazard: np.ndarray, annual_rate: float = 0.0, start: np.ndarray | None = None
+) -> np.ndarray:
     """Area under each row's survival curve, in months, each month discounted at
     ``annual_rate`` a year (0: the expected months as a customer within the modelled months).
 
     ``hazard`` holds monthly churn hazards (rows x months), constant inside a month, and
     money is taken to arrive continuously: month ``k`` contributes
     ``S_k * d**k * integral_0^1 (q * d)**u du`` with ``S_k`` the survival at its start,
-    ``q = 1 - hazard`` and ``d = (1 + annual_rate) ** (-1/12)``.
+    ``q = 1 - hazard`` and ``d = (1 + annual_rate) ** (-1/12)``. ``start`` (the survival at
+    each month's start) may be passed when the caller has it already.
     """
     hazard = np.asarray(hazard, dtype=np.float64)
     months = hazard.shape[1]
     monthly = (1.0 + annual_rate) ** (-1.0 / MONTHS_PER_YEAR)
-    start = np.hstack([np.ones((hazard.shape[0], 1)), np.cumprod(1.0 - hazard, axis=1)[:, :-1]])
+    if start is None:
+        ones = np.ones((hazard.shape[0], 1))
+        start = np.hstack([ones, np.cumprod(1.0 - hazard, axis=1)[:, :-1]])
     decay = (1.0 - hazard) * monthly  # per-month factor of survival x discount
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inside = np.where(
-            decay >= 1.0 - 1e-12, 1.0, np.where(decay <= 0.0, 0.0, (decay - 1.0) / np.log(decay))
-        )
+    # integral of decay**u over [0, 1]: (decay - 1) / ln(decay), 1 at decay 1, 0 at decay 0
+    safe = np.clip(decay, 1e-300, 1.0 - 1e-12)
+    inside = np.where(decay >= 1.0 - 1e-12, 1.0, (safe - 1.0) / np.log(safe))
+    inside = np.where(decay <= 0.0, 0.0, inside)
     discount = monthly ** np.arange(months)
     return (start * discount * inside).sum(axis=1)
 

@@ -252,6 +252,13 @@ def train(
             prepared = prepare_table(clean, source=str(table), seed=params.seed)
         for line in clean.report:
             typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
+        if horizons is not None and settings.horizons:
+            typer.secho(
+                "--horizons ignored: one labelled export has no history, so no time axis to "
+                "learn when accounts leave (the model gives the single probability)",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
     else:
         plan = (validation_periods, calibration_periods, test_periods)
         prepared = prepare_event_data(data, settings, every, data_end, plan, steps)

@@ -38,6 +38,7 @@ from features.timeline import date_of, months_covering
 from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel, MonthCalibrator
 from training.dataset import MIN_POSITIVES, MIN_ROWS, SplitPlan
 from training.fit import Part, TrainParams
+from training.progress import Steps
 from training.survival import (
     Followup,
     Outcomes,
@@ -288,7 +289,7 @@ def survival_report(
     params: TrainParams,
     horizons: Sequence[int],
     plan: SplitPlan,
-    steps,
+    steps: Steps,
 ) -> SurvivalReport:
     """The served hazard model (fitted at the test origin) and both origins judged."""
     with steps.step("training the time-to-churn model (monthly hazards)"):

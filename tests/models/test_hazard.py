@@ -101,6 +101,28 @@ def test_a_model_without_horizons_says_why(model: ChurnModel) -> None:
     assert "--horizons none" in (model.horizons_absent_reason or "")
 
 
+def test_a_table_mode_model_says_it_has_no_time_axis(model: ChurnModel) -> None:
+    import dataclasses
+
+    table = dataclasses.replace(model, card=model.card.replace(mode="table", horizon_days=None))
+    assert "no time axis" in (table.horizons_absent_reason or "")
+
+
+def test_a_bundle_whose_hazard_part_reads_other_features_is_refused(
+    timed_model: ChurnModel, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from features.errors import ModelError
+
+    hazard = dataclasses.replace(
+        timed_model.hazard, feature_names=("x", *timed_model.hazard.feature_names[1:])
+    )
+    path = dataclasses.replace(timed_model, hazard=hazard).save(tmp_path / "bundle.churn")
+    with pytest.raises(ModelError, match="hazard model's features are not the feature spec's"):
+        ChurnModel.load(path)
+
+
 def test_the_month_calibrator_recovers_a_known_scale_of_the_cumulative_hazard() -> None:
     from models.hazard import MonthCalibrator
 
