@@ -97,32 +97,19 @@ def test_lifetime_and_arr_rank_differently(timed_client) -> None:
     ]
 
 
+def prioritize_one(client, value: str):
+    body = {"accounts": [snapshot()], "capacity": 1, "cost_per_action": 1, "value": value}
+    return client.post("/v1/prioritize", json={**body, "expected_save_rate": 0.2})
+
+
 def test_lifetime_without_a_time_to_churn_model_is_422_naming_the_field(client) -> None:
-    response = client.post(
-        "/v1/prioritize",
-        json={
-            "accounts": [snapshot()],
-            "capacity": 1,
-            "cost_per_action": 1,
-            "expected_save_rate": 0.2,
-            "value": "lifetime",
-        },
-    )
+    response = prioritize_one(client, "lifetime")
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["loc"] == ["body", "value"] and "use 'arr'" in detail["msg"]
 
 
 def test_an_unknown_value_is_422(client) -> None:
-    response = client.post(
-        "/v1/prioritize",
-        json={
-            "accounts": [snapshot()],
-            "capacity": 1,
-            "cost_per_action": 1,
-            "expected_save_rate": 0.2,
-            "value": "forever",
-        },
-    )
+    response = prioritize_one(client, "forever")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "value"]
