@@ -1,6 +1,7 @@
 # Two images from one file, both installed from the lock (constraints.txt):
 #   docker build --target serve -t churn .        # `churn serve`: no shap, no matplotlib
 #   docker build --target train -t churn-train .  # `churn train` / `churn retrain`
+#   docker build --target train --build-arg EXTRAS=dask -t churn-dask .  # + Dask workers
 FROM python:3.11-slim AS build
 RUN python -m venv /opt/serve && python -m venv /opt/train
 WORKDIR /src
@@ -9,8 +10,10 @@ COPY features features
 COPY models models
 COPY training training
 COPY service service
+ARG EXTRAS=""
 RUN /opt/serve/bin/python -m pip install --quiet --no-cache-dir -c constraints.txt . \
-    && /opt/train/bin/python -m pip install --quiet --no-cache-dir -c constraints.txt '.[training]'
+    && /opt/train/bin/python -m pip install --quiet --no-cache-dir -c constraints.txt \
+       ".[training${EXTRAS:+,$EXTRAS}]"
 
 FROM python:3.11-slim AS runtime
 # libgomp: LightGBM's OpenMP runtime.
@@ -34,4 +37,5 @@ ENV PATH=/opt/serve/bin:$PATH
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
   CMD python -c "import sys,urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"
+# On 0.0.0.0 it needs CHURN_API_KEYS[_FILE] (or CHURN_ALLOW_ANONYMOUS=true behind a gateway).
 CMD ["churn", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -227,9 +227,11 @@ def machine_busy_seconds() -> float:
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def post(port: int, path: str, body: bytes, timeout: float = 120.0) -> tuple[int, bytes]:
+def post(
+    port: int, path: str, body: bytes, timeout: float = 120.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     request = urllib.request.Request(
-        f"http://{HOST}:{port}{path}", body, {"Content-Type": "application/json"}
+        f"http://{HOST}:{port}{path}", body, {"Content-Type": "application/json", **(headers or {})}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -239,7 +241,13 @@ def post(port: int, path: str, body: bytes, timeout: float = 120.0) -> tuple[int
 
 
 def wait_for_prediction(
-    process: subprocess.Popen, port: int, path: str, body: bytes, started: float, log: Path
+    process: subprocess.Popen,
+    port: int,
+    path: str,
+    body: bytes,
+    started: float,
+    log: Path,
+    headers: dict[str, str] | None = None,
 ) -> float:
     """Seconds from ``started`` to the first 200 answer to a scoring request."""
     deadline = started + 180
@@ -248,7 +256,7 @@ def wait_for_prediction(
             tail = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"server exited with {process.returncode}:\n{tail}")
         try:
-            status, _ = post(port, path, body, timeout=5)
+            status, _ = post(port, path, body, timeout=5, headers=headers)
             if status == 200:
                 return time.perf_counter() - started
         except OSError:

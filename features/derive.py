@@ -422,30 +422,29 @@ class FeatureSpec:
         cls, columns: Mapping[str, np.ndarray], account_ids: np.ndarray | None = None
     ) -> FeatureSpec:
         """Learn levels and drop indicators that carry nothing (all missing or constant)."""
-        view = View(columns)
+        return cls.from_evidence(SpecEvidence.of(columns, account_ids))
+
+    @classmethod
+    def from_evidence(cls, evidence: SpecEvidence) -> FeatureSpec:
+        """The spec that ``fit`` learns, from the evidence of every training row (which may
+        have been gathered partition by partition and merged)."""
         dropped: dict[str, str] = {}
         indicators = []
         for indicator in CATALOGUE:
-            values = indicator.compute(view)
-            if _is_constant(values):
+            if evidence.indicators[indicator.name].constant:
                 dropped[indicator.name] = "no variation in training data (missing or constant)"
             else:
                 indicators.append(indicator.name)
         levels: dict[str, tuple[str, ...]] = {}
         numeric: list[str] = []
-        accounts = len(set(account_ids)) if account_ids is not None else view.n
-        text_columns = [PLAN_FEATURE] + [c for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
-        for column in text_columns:
-            values = columns.get(column)
-            if values is None:
-                continue
-            if np.asarray(values).dtype.kind == "f":
-                if _is_constant(values):
+        for column, seen in evidence.columns.items():
+            if isinstance(seen, Spread):
+                if seen.constant:
                     dropped[column] = "no variation in training data"
                 else:
                     numeric.append(column[len(ATTRIBUTE_PREFIX) :])
                 continue
-            found = _levels(np.asarray(values, dtype=object), accounts)
+            found = _levels(seen, evidence.accounts)
             if isinstance(found, str):
                 dropped[column] = found
             else:
@@ -584,18 +583,21 @@ def _feature_name(column: str) -> str:
     return column
 
 
-def _levels(values: np.ndarray, accounts: int) -> tuple[str, ...] | str:
-    """Frequent levels (most common first), or the reason the column is not a feature."""
-    present = values[~np.equal(values, None)].astype(str)
-    if len(present) == 0:
+def _levels(counts: Mapping[str, int], accounts: int) -> tuple[str, ...] | str:
+    """Frequent levels (most common first, ties in text order), or the reason the column
+    is not a feature."""
+    if not counts:
         return "always missing in training data"
-    names, counts = np.unique(present, return_counts=True)
-    if len(names) == 1:
+    if len(counts) == 1:
         return "one value in training data"
-    if len(names) > IDENTIFIER_SHARE * accounts and len(names) > MAX_LEVELS:
-        return f"{len(names)} distinct values for {accounts} accounts: an identifier, not a feature"
-    order = np.argsort(-counts, kind="stable")
-    keep = [str(names[i]) for i in order[:MAX_LEVELS] if counts[i] >= MIN_LEVEL_ROWS]
+    if len(counts) > IDENTIFIER_SHARE * accounts and len(counts) > MAX_LEVELS:
+        return (
+            f"{len(counts)} distinct values for {accounts} accounts: an identifier, not a feature"
+        )
+    names = sorted(counts)
+    rows = np.array([counts[name] for name in names])
+    order = np.argsort(-rows, kind="stable")
+    keep = [names[i] for i in order[:MAX_LEVELS] if rows[i] >= MIN_LEVEL_ROWS]
     if not keep:
         return f"no value seen in {MIN_LEVEL_ROWS}+ rows"
     if len(keep) < len(names):
@@ -603,9 +605,86 @@ def _levels(values: np.ndarray, accounts: int) -> tuple[str, ...] | str:
     return tuple(keep)
 
 
-def _is_constant(values: np.ndarray) -> bool:
-    """Nothing to learn: always missing, or one value and never missing."""
-    values = np.asarray(values, dtype=np.float64)
-    missing = np.isnan(values)
-    known = values[~missing]
-    return len(known) == 0 or (not missing.any() and bool(np.all(known == known[0])))
+@dataclass(frozen=True)
+class Spread:
+    """Known and missing counts and the range of one numeric column: enough to tell whether
+    it varies, and it adds up across partitions."""
+
+    known: int = 0
+    missing: int = 0
+    low: float = np.inf
+    high: float = -np.inf
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Spread:
+        values = np.asarray(values, dtype=np.float64)
+        known = values[~np.isnan(values)]
+        if len(known) == 0:
+            return cls(missing=len(values))
+        return cls(len(known), len(values) - len(known), float(known.min()), float(known.max()))
+
+    @property
+    def constant(self) -> bool:
+        """Nothing to learn: always missing, or one value and never missing."""
+        return self.known == 0 or (self.missing == 0 and self.low == self.high)
+
+    def merge(self, other: Spread) -> Spread:
+        return Spread(
+            self.known + other.known,
+            self.missing + other.missing,
+            min(self.low, other.low),
+            max(self.high, other.high),
+        )
+
+
+@dataclass(frozen=True)
+class SpecEvidence:
+    """What ``FeatureSpec.fit`` decides from: whether each indicator and numeric attribute
+    varies, the value counts of each text column, and the accounts seen. Evidence of
+    disjoint sets of accounts merges into the evidence of their union, so a spec learnt
+    partition by partition on a cluster is the spec learnt from all rows at once."""
+
+    indicators: dict[str, Spread]
+    columns: dict[str, Spread | dict[str, int]]  # plan and attributes, in column order
+    accounts: int
+
+    @classmethod
+    def of(
+        cls, columns: Mapping[str, np.ndarray], account_ids: np.ndarray | None = None
+    ) -> SpecEvidence:
+        view = View(columns)
+        indicators = {i.name: Spread.of(i.compute(view)) for i in CATALOGUE}
+        seen: dict[str, Spread | dict[str, int]] = {}
+        text_columns = [PLAN_FEATURE] + [c for c in columns if c.startswith(ATTRIBUTE_PREFIX)]
+        for column in text_columns:
+            values = columns.get(column)
+            if values is None:
+                continue
+            if np.asarray(values).dtype.kind == "f":
+                seen[column] = Spread.of(values)
+                continue
+            values = np.asarray(values, dtype=object)
+            present = values[~np.equal(values, None)].astype(str)
+            names, counts = np.unique(present, return_counts=True)
+            seen[column] = dict(zip(names.tolist(), counts.tolist(), strict=True))
+        accounts = len(set(account_ids)) if account_ids is not None else view.n
+        return cls(indicators, seen, accounts)
+
+    def merge(self, other: SpecEvidence) -> SpecEvidence:
+        """The evidence of both sets of rows (their accounts must not overlap)."""
+        columns = dict(self.columns)
+        for column, seen in other.columns.items():
+            mine = columns.get(column)
+            if mine is None:
+                columns[column] = seen
+            elif isinstance(mine, Spread) and isinstance(seen, Spread):
+                columns[column] = mine.merge(seen)
+            elif isinstance(mine, dict) and isinstance(seen, dict):
+                columns[column] = {k: mine.get(k, 0) + seen.get(k, 0) for k in mine | seen}
+            else:  # partitions share one schema: a bug, never the data's fault
+                raise ValueError(f"{column} is text in one partition and numbers in another")
+        return SpecEvidence(
+            {name: s.merge(other.indicators[name]) for name, s in self.indicators.items()},
+            columns,
+            self.accounts + other.accounts,
+        )

@@ -35,3 +35,13 @@ class RegistryError(ChurnError):
 
 class ConflictError(ChurnError):
     """Another job holds the registry lease, or the champion changed since it was judged."""
+
+
+QUOTED_CHARACTERS = 40
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message names what it refuses without
+    echoing a client's megabyte back (or filling a log with it)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

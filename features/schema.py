@@ -10,15 +10,24 @@ consumes, and the conversions between frames, records and columns.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from features.timeline import (
     DAYS_PER_MONTH,
     EPOCH,
+    FIRST_DATE,
+    LAST_DATE,
     MAU_WINDOWS,
     days_to_datetime,
     normalize_contract_type,
@@ -88,8 +97,30 @@ SNAPSHOT_COLUMNS = (
 )
 NUMBER_FIELDS = (*COUNT_FIELDS, *AMOUNT_FIELDS)
 
-Count = Annotated[int, Field(ge=0)]
-AttributeValue = str | float | int | bool | None
+# Bounds of every value a snapshot may carry: wide enough for any real account, narrow
+# enough that no conversion on the way (dates to days, integers to float64, sums of money)
+# can overflow, and that one account can never make a batch's columns explode.
+MAX_COUNT = 10**9  # seats, active users, tickets, contacts
+MAX_MONEY = 1e12  # mrr, in any currency
+MAX_HOURS = 1e6  # a ticket's hours to close (over a century)
+MAX_TENURE_MONTHS = 1_200
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTE_TEXT = 1_024
+MAX_ATTRIBUTE_NUMBER = 1e15
+MAX_TEXT = 200  # account_id, plan
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY)]
+Day = Annotated[dt.date, Field(ge=FIRST_DATE, le=LAST_DATE)]
+AttributeName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ATTRIBUTE_NAME)]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_TEXT)]
+    | Annotated[float, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER)]
+    | Annotated[int, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER)]
+    | bool
+    | None
+)
 
 
 class AccountSnapshot(BaseModel):
@@ -97,6 +128,7 @@ class AccountSnapshot(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -129,40 +161,50 @@ class AccountSnapshot(BaseModel):
         },
     )
 
-    account_id: str = Field(min_length=1, max_length=200)
-    as_of: dt.date | None = Field(None, description="Defaults to today (UTC); echoed back.")
-    signup_date: dt.date | None = None
-    plan: str | None = Field(None, max_length=200)
+    account_id: str = Field(min_length=1, max_length=MAX_TEXT)
+    as_of: Day | None = Field(None, description="Defaults to today (UTC); echoed back.")
+    signup_date: Day | None = None
+    plan: str | None = Field(None, max_length=MAX_TEXT)
     contract_type: str | None = Field(
-        None, description="monthly, quarterly, semiannual, annual, biennial, triennial (or alias)."
+        None,
+        max_length=MAX_TEXT,
+        description="monthly, quarterly, semiannual, annual, biennial, triennial (or alias).",
     )
-    renewal_date: dt.date | None = Field(None, description="End of the contract in force at as_of.")
+    renewal_date: Day | None = Field(None, description="End of the contract in force at as_of.")
     seats: Count | None = None
-    mrr: float | None = Field(None, ge=0)
-    mrr_90d_ago: float | None = Field(None, ge=0)
+    mrr: Money | None = None
+    mrr_90d_ago: Money | None = None
     mau: list[Count | None] | None = Field(
         None,
         max_length=MAU_WINDOWS,
         description="Distinct active users in trailing 30-day windows, newest first (up to 6).",
     )
-    dau_avg_30d: float | None = Field(None, ge=0)
+    dau_avg_30d: float | None = Field(None, ge=0, le=MAX_COUNT)
     nps_last: float | None = Field(None, ge=0, le=10)
-    nps_last_date: dt.date | None = None
+    nps_last_date: Day | None = None
     nps_avg_12m: float | None = Field(None, ge=0, le=10)
     nps_count_12m: Count | None = None
-    last_contact_date: dt.date | None = None
+    last_contact_date: Day | None = None
     contacts_90d: Count | None = None
     tickets_30d: Count | None = None
     tickets_90d: Count | None = None
     tickets_open: Count | None = None
     tickets_high_90d: Count | None = None
-    ticket_hours_to_close_avg_90d: float | None = Field(None, ge=0)
+    ticket_hours_to_close_avg_90d: float | None = Field(None, ge=0, le=MAX_HOURS)
     stakeholders_left_90d: Count | None = None
     tenure_months: float | None = Field(
-        None, ge=0, description="Stands in for signup_date when only a tenure is known."
+        None,
+        ge=0,
+        le=MAX_TENURE_MONTHS,
+        description="Stands in for signup_date when only a tenure is known.",
     )
-    attributes: dict[str, AttributeValue] = Field(
-        default_factory=dict, description="Static attributes (industry, region, ...)."
+    attributes: dict[AttributeName, AttributeValue] = Field(
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTES,
+        description=(
+            f"Static attributes (industry, region, ...): at most {MAX_ATTRIBUTES}, names up to "
+            f"{MAX_ATTRIBUTE_NAME} characters, text values up to {MAX_ATTRIBUTE_TEXT}."
+        ),
     )
 
     @field_validator("contract_type")
@@ -215,8 +257,17 @@ def frame_to_columns(frame: pd.DataFrame) -> Columns:
     return columns
 
 
-def records_to_columns(records: Sequence[AccountSnapshot], default_as_of: dt.date) -> Columns:
-    """Validated request snapshots -> columns, without pandas (the HTTP hot path)."""
+def records_to_columns(
+    records: Sequence[AccountSnapshot],
+    default_as_of: dt.date,
+    attributes: Collection[str] | None = None,
+) -> Columns:
+    """Validated request snapshots -> columns, without pandas (the HTTP hot path).
+
+    ``attributes``: the attribute names to build columns for (those a model reads); None
+    builds every one sent. A batch whose accounts each send other keys would otherwise cost
+    accounts x keys.
+    """
     n = len(records)
     columns: Columns = {"account_id": np.array([r.account_id for r in records], dtype=object)}
     default_day = float((np.datetime64(default_as_of, "D") - EPOCH).astype(np.int64))
@@ -235,7 +286,11 @@ def records_to_columns(records: Sequence[AccountSnapshot], default_as_of: dt.dat
             mau[i, : len(r.mau)] = [np.nan if v is None else v for v in r.mau]
     for k, name in enumerate(MAU_COLUMNS):
         columns[name] = mau[:, k]
-    names = sorted({key for r in records for key in r.attributes})
+    names = (
+        sorted({key for r in records for key in r.attributes})
+        if attributes is None
+        else [key for key in attributes if any(key in r.attributes for r in records)]
+    )
     for key in names:
         columns[attribute_column(key)] = _attribute_values([r.attributes.get(key) for r in records])
     _fill_signup_from_tenure(columns)

@@ -9,21 +9,43 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from features.errors import ChurnError
 from features.timeline import DEFAULT_HORIZON_DAYS, DEFAULT_HORIZONS
 
 MIN_SIGNING_KEY_BYTES = 32
+MIN_KEY_LENGTH = 16  # an API key shorter than this can be guessed
 MAX_HORIZON_DAYS = 1095  # three years of monthly hazards at most
+S = TypeVar("S", bound="Settings")
 
 
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def read_keys_file(path: Path, setting: str) -> list[str]:
+    """One key per line; blank lines and comment lines (``#``, indented or not) skipped."""
+    if not path.is_file():
+        raise ValueError(f"{setting} {path} does not exist")
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def check_keys(keys: list[SecretStr], setting: str) -> None:
+    """Refuse short keys, naming the setting and the length only (never the key)."""
+    for position, key in enumerate(keys, start=1):
+        length = len(key.get_secret_value())
+        if length < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"{setting}: key {position} has {length} characters; keys need at least "
+                f"{MIN_KEY_LENGTH} (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
 
 
 class Settings(BaseSettings):
@@ -60,11 +82,19 @@ class Settings(BaseSettings):
     retrain_max_ece: float = Field(
         0.05, gt=0, le=1, description="A less calibrated challenger is never promoted."
     )
+    search_candidates: int | None = Field(
+        None,
+        ge=0,
+        description="Capacity candidates `churn train` scores on held-out rows (default 8; 0: fixed).",
+    )
     lease_seconds: float = Field(
         300.0, gt=0, description="Registry lease of a retrain or alias move, renewed while held."
     )
     lease_wait_seconds: float = Field(
         30.0, ge=0, description="How long an alias move waits for another job's lease."
+    )
+    prediction_log: bool = Field(
+        True, description="`churn score` keeps what it scored under home/predictions."
     )
 
     host: str = "127.0.0.1"
@@ -74,6 +104,16 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(30.0, ge=0, description="0 disables polling.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_keys_file: Path | None = None
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Keys for /admin/* (API keys do not open it)."
+    )
+    admin_keys_file: Path | None = None
+    allow_anonymous: bool = Field(
+        False, description="Serve /v1/* without keys on a non-loopback host (behind a gateway)."
+    )
+    reload_min_seconds: float = Field(
+        2.0, ge=0, description="/admin/reload at most once per this many seconds per worker."
+    )
     playbook: Path | None = Field(None, description="TOML playbook overriding the packaged one.")
     signing_key: SecretStr | None = Field(
         None, description="HMAC key: signs registered bundles, verifies every load."
@@ -86,6 +126,20 @@ class Settings(BaseSettings):
         0.10, ge=0, le=1, description="Annual rate discounting expected_remaining_value."
     )
     log_level: str = "info"
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: one process; dask: partitions on a Dask cluster."
+    )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address; default a LocalCluster on this machine."
+    )
+    dask_worker_memory: str | None = Field(
+        None, description="Memory limit per LocalCluster worker (4GiB); default a fair share."
+    )
+    dask_workers: int | None = Field(None, ge=1, description="LocalCluster workers; default cores.")
+    dask_partitions: int | None = Field(
+        None, ge=1, description="Account partitions; default sized to the workers' memory."
+    )
 
     @field_validator("exclude_columns", mode="before")
     @classmethod
@@ -106,19 +160,21 @@ class Settings(BaseSettings):
             raise ValueError(f"horizons must be days between 1 and {MAX_HORIZON_DAYS}: {value}")
         return sorted(set(value))
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _keys(cls, value: object) -> object:
         return _split_commas(value)
 
     @model_validator(mode="after")
-    def _read_keys_file(self) -> Settings:
+    def _read_keys_files(self) -> Settings:
         if self.api_keys_file is not None:
-            if not self.api_keys_file.is_file():
-                raise ValueError(f"CHURN_API_KEYS_FILE {self.api_keys_file} does not exist")
-            lines = self.api_keys_file.read_text().splitlines()
-            keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+            keys = read_keys_file(self.api_keys_file, "CHURN_API_KEYS_FILE")
             self.api_keys = [*self.api_keys, *(SecretStr(k) for k in keys)]
+        if self.admin_keys_file is not None:
+            keys = read_keys_file(self.admin_keys_file, "CHURN_ADMIN_KEYS_FILE")
+            self.admin_keys = [*self.admin_keys, *(SecretStr(k) for k in keys)]
+        check_keys(self.api_keys, "CHURN_API_KEYS")
+        check_keys(self.admin_keys, "CHURN_ADMIN_KEYS")
         return self
 
     @model_validator(mode="after")
@@ -173,17 +229,39 @@ class Settings(BaseSettings):
     def api_key_values(self) -> list[str]:
         return [k.get_secret_value() for k in self.api_keys]
 
+    def admin_key_values(self) -> list[str]:
+        return [k.get_secret_value() for k in self.admin_keys]
+
     def signing_key_values(self) -> list[bytes]:
         """Keys that verify bundles; the first signs new ones. Empty: bundles are checked
         for integrity (SHA-256) but not authenticated."""
         keys = [self.signing_key.get_secret_value()] if self.signing_key else []
         if self.signing_key_file is not None and self.signing_key_file.is_file():
-            lines = self.signing_key_file.read_text().splitlines()
-            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+            keys += read_keys_file(self.signing_key_file, "CHURN_SIGNING_KEY_FILE")
         return [key.encode() for key in keys]
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings ValidationError as ``CHURN_NAME: what is wrong`` lines, never the values
+    (pydantic's own message quotes the input, an API key included)."""
+    lines = []
+    for item in error.errors(include_url=False, include_context=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"CHURN_{field.upper()}: {message}" if field else message)
+    return "; ".join(lines)
+
+
+def read_settings(kind: type[S] = Settings, **overrides: Any) -> S:  # type: ignore[assignment]
+    """``kind(**overrides)`` (environment under flags), its problems as one ChurnError that
+    names every setting at fault and quotes none of the values."""
+    try:
+        return kind(**overrides)
+    except ValidationError as exc:
+        raise ChurnError(f"invalid settings: {settings_problems(exc)}") from None
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings read once per process from the environment."""
-    return Settings()
+    return read_settings()

@@ -205,6 +205,15 @@ def build_snapshots(
     return frame
 
 
+def active_snapshots(
+    tables: Tables, dates: Sequence, exclude_columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Snapshots of every account active on each date (what `churn snapshot` and scoring
+    take; a cluster runs it per account partition)."""
+    points = active_points(tables, dates)
+    return build_snapshots(tables, points, exclude_columns=exclude_columns)
+
+
 def point_queries(tables: Tables, points: pd.DataFrame) -> Queries:
     """The (account index, as_of day) pairs of ``points``; unknown accounts are an error."""
     known = pd.Index(tables.accounts["account_id"])

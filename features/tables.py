@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.errors import DataError
-from features.timeline import CONTRACT_ALIASES, MISSING_DAY, date_of, to_days
+from features.errors import DataError, quoted
+from features.timeline import (
+    CONTRACT_ALIASES,
+    FIRST_DATE,
+    LAST_DATE,
+    MISSING_DAY,
+    NO_DATE,
+    date_of,
+    to_days,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +140,9 @@ class Tables:
     stakeholders: pd.DataFrame | None = None
     unknown_accounts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # (first, last) day of the whole data set when these tables are one account partition
+    # of it (features.partitioned): windows and observation dates follow the whole history.
+    span: tuple[dt.date, dt.date] | None = None
 
     def event_tables(self) -> dict[str, pd.DataFrame]:
         """The optional tables that are present, by name."""
@@ -153,6 +164,8 @@ class Tables:
         customers imported into a new system) do not make that history longer; only
         when no event table exists does the earliest signup date count.
         """
+        if self.span is not None:
+            return self.span[0]
         firsts = [self.first_day(spec.name) for spec in EVENT_TABLES]
         known = [d for d in firsts if d is not None]
         if not known:
@@ -161,6 +174,8 @@ class Tables:
 
     def data_end(self) -> dt.date:
         """The latest date in any table (the end of the data, unless overridden)."""
+        if self.span is not None:
+            return self.span[1]
         ends = [
             _max_day(self.accounts[c]) for c in ("signup_date", "churn_date") if c in self.accounts
         ]
@@ -234,37 +249,62 @@ def load_tables(
 
 def validate_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
     """Coerce and check every table, then cross-check events against accounts."""
-    accounts = coerce_table(raw["accounts"], ACCOUNTS)
-    check_accounts(accounts)
-    known = pd.Index(accounts["account_id"])
-    events: dict[str, pd.DataFrame] = {}
-    unknown: dict[str, int] = {}
     warnings: list[str] = []
+    if len(raw["accounts"]) == 0:
+        raise DataError(
+            "the table has no rows: there is no account to snapshot, train on or score",
+            table="accounts",
+        )
+    accounts = coerce_table(raw["accounts"], ACCOUNTS, warnings)
+    check_accounts(accounts)
+    events: dict[str, pd.DataFrame] = {}
     for spec in EVENT_TABLES:
         if spec.name not in raw:
             continue
-        frame = coerce_table(raw[spec.name], spec)
+        frame = coerce_table(raw[spec.name], spec, warnings)
         check_events(frame, spec)
+        events[spec.name] = frame
+    return known_events(accounts, events, warnings)
+
+
+def known_events(
+    accounts: pd.DataFrame, events: Mapping[str, pd.DataFrame], warnings: Sequence[str] = ()
+) -> Tables:
+    """Tables from coerced and checked frames. Event rows that name an account missing from
+    ``accounts`` are counted and reported, and left out; ``warnings`` (from coercion) are
+    kept beside that report."""
+    known = pd.Index(accounts["account_id"])
+    kept: dict[str, pd.DataFrame] = {}
+    unknown: dict[str, int] = {}
+    warnings = list(warnings)
+    for name, frame in events.items():
         is_known = known.get_indexer(frame["account_id"]) >= 0
         missing = int((~is_known).sum())
         if missing:
-            unknown[spec.name] = missing
+            unknown[name] = missing
             examples = (
                 frame.loc[~is_known, "account_id"].drop_duplicates().head(FIRST_ROWS_SHOWN).tolist()
             )
             message = (
-                f"{spec.name}: {missing} of {len(frame)} rows name accounts not in accounts "
+                f"{name}: {missing} of {len(frame)} rows name accounts not in accounts "
                 f"(e.g. {examples}); they are left out of snapshots"
             )
             log.warning(message)
             warnings.append(message)
             frame = frame.loc[is_known].reset_index(drop=True)
-        events[spec.name] = frame
-    return Tables(accounts=accounts, unknown_accounts=unknown, warnings=tuple(warnings), **events)
+        kept[name] = frame
+    return Tables(accounts=accounts, unknown_accounts=unknown, warnings=tuple(warnings), **kept)
 
 
-def coerce_table(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
-    """Check columns exist and give each its type; unparseable values are errors, not NaN."""
+def coerce_table(
+    frame: pd.DataFrame, spec: TableSpec, warnings: list[str] | None = None
+) -> pd.DataFrame:
+    """Check columns exist and give each its type; unparseable values are errors, not NaN.
+
+    Dates must lie in FIRST_DATE..LAST_DATE; 9999-12-31 (``NO_DATE``, the "never" of many
+    exports) is read as no date, and ``warnings`` gets how many rows said it. Numbers must be
+    finite, in the contract's columns and in the extra (attribute) columns of ``accounts``.
+    """
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
         raise DataError(
@@ -283,10 +323,13 @@ def coerce_table(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
             out[column] = _text(out[column])
     for column in spec.dates:
         if column in out:
-            out[column] = _dates(out[column], spec.name, column)
+            out[column] = _dates(out[column], spec.name, column, warnings)
     for column in spec.numbers:
         if column in out:
             out[column] = _numbers(out[column], spec.name, column)
+    for column in out.columns:
+        if column not in spec.texts and _is_number(out[column]):
+            _check_rows(out, _infinite(out[column]), spec.name, column, "is not a finite number")
     for column in ("account_id", *(c for c in ("user_id",) if c in spec.required)):
         _require_values(out, spec.name, column)
     for column in spec.required:
@@ -306,7 +349,11 @@ def _text(column: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _dates(column: pd.Series, table: str, name: str) -> pd.Series:
+def _dates(
+    column: pd.Series, table: str, name: str, warnings: list[str] | None = None
+) -> pd.Series:
+    if isinstance(column.dtype, pd.ArrowDtype):  # e.g. Parquet date32: read as its ISO text
+        column = column.astype(object)
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = column
     else:
@@ -317,6 +364,22 @@ def _dates(column: pd.Series, table: str, name: str) -> pd.Series:
             _raise_rows(column, bad, table, name, "is not an ISO date (YYYY-MM-DD)")
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    day = parsed.to_numpy().astype("datetime64[D]")  # its own unit: no overflow on the way
+    never = day == np.datetime64(NO_DATE)
+    if never.any():
+        message = (
+            f"{table}.{name}: {int(never.sum())} row(s) dated {NO_DATE} read as no date"
+            f" (first: row {int(np.flatnonzero(never)[0]) + 1})"
+        )
+        log.warning(message)
+        if warnings is not None:
+            warnings.append(message)
+        parsed = parsed.mask(pd.Series(never, index=parsed.index))
+    outside = ~np.isnat(day) & ~never
+    outside &= (day < np.datetime64(FIRST_DATE)) | (day > np.datetime64(LAST_DATE))
+    if outside.any():
+        rule = f"is outside the supported dates {FIRST_DATE} to {LAST_DATE}"
+        _raise_rows(column, pd.Series(outside, index=column.index), table, name, rule)
     return parsed.dt.normalize().astype("datetime64[s]")
 
 
@@ -331,6 +394,15 @@ def _numbers(column: pd.Series, table: str, name: str) -> pd.Series:
     return parsed.astype(np.float64)
 
 
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _infinite(column: pd.Series) -> pd.Series:
+    values = column.to_numpy(np.float64, na_value=np.nan)
+    return pd.Series(np.isinf(values), index=column.index)
+
+
 def _require_values(frame: pd.DataFrame, table: str, column: str) -> None:
     _check_rows(frame, frame[column].isna(), table, column, "must not be empty")
 
@@ -343,13 +415,18 @@ def _check_rows(frame: pd.DataFrame, bad: pd.Series, table: str, column: str, ru
 
 def _raise_rows(values: pd.Series, bad: pd.Series, table: str, column: str, rule: str) -> None:
     positions = np.flatnonzero(bad.to_numpy())
-    shown = [f"row {p + 1}: {values.iloc[p]!r}" for p in positions[:FIRST_ROWS_SHOWN]]
+    shown = [f"row {p + 1}: {_shown(values.iloc[p])}" for p in positions[:FIRST_ROWS_SHOWN]]
     raise DataError(
         f"{column} {rule} in {len(positions)} row(s); first: {'; '.join(shown)}",
         table=table,
         column=column,
         rows=[int(p) + 1 for p in positions[:FIRST_ROWS_SHOWN]],
     )
+
+
+def _shown(value: object) -> str:
+    """A cell as the export wrote it (``11.0``, not ``np.float64(11.0)``), cut short."""
+    return quoted(value.item() if isinstance(value, np.generic) else value)
 
 
 def check_accounts(accounts: pd.DataFrame) -> None:

@@ -16,12 +16,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from features.errors import quoted
+
 if TYPE_CHECKING:  # pandas is imported where it is used: serving workers never load it
     import pandas as pd
 
 DAYS_PER_MONTH = 365.25 / 12
 MISSING_DAY = np.iinfo(np.int64).min  # integer stand-in for a missing date
 EPOCH = np.datetime64("1970-01-01", "D")
+
+# The dates Churn accepts, in requests and in tables: well inside what every date type on
+# the way can hold (pandas' nanosecond timestamps end in 2262, Python's dates start in year 1),
+# so no conversion can overflow. 9999-12-31, the usual "never" of exports, means "no date".
+FIRST_DATE = dt.date(1900, 1, 1)
+LAST_DATE = dt.date(2200, 12, 31)
+NO_DATE = dt.date(9999, 12, 31)
 
 # Trailing windows, in days (DESIGN.md section 4).
 MAU_WINDOW_DAYS = 30
@@ -90,7 +99,7 @@ def normalize_contract_type(value: str | None) -> str | None:
     if key in CONTRACT_ALIASES:
         return CONTRACT_ALIASES[key]
     raise ValueError(
-        f"unknown contract type {value!r}; expected one of {sorted(CONTRACT_TERM_MONTHS)}"
+        f"unknown contract type {quoted(value)}; expected one of {sorted(CONTRACT_TERM_MONTHS)}"
         " (or an alias such as 'month-to-month', 'one year', 'two year')"
     )
 
@@ -110,9 +119,10 @@ def to_days(values: pd.Series | np.ndarray | Iterable) -> np.ndarray:
         series = pd.to_datetime(series, format="ISO8601")
     if getattr(series.dt, "tz", None) is not None:
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    raw = series.to_numpy(dtype="datetime64[ns]")
-    days = raw.astype("datetime64[D]").astype(np.int64)
-    days[np.isnat(raw)] = MISSING_DAY
+    # In the column's own unit: nanoseconds (pandas' old default) end in 2262.
+    whole_days = series.to_numpy().astype("datetime64[D]")
+    days = whole_days.astype(np.int64)
+    days[np.isnat(whole_days)] = MISSING_DAY
     return days
 
 
@@ -224,9 +234,18 @@ _EPOCH_DATE = dt.date(1970, 1, 1)
 
 def next_term_end_one(anchor: int, as_of: int, term_months: int) -> int:
     """:func:`next_term_end` for one account in plain Python: a scoring request pays
-    microseconds instead of numpy's per-call cost."""
+    microseconds instead of numpy's per-call cost. Dates beyond Python's years 1-9999 take
+    numpy's path, whose dates reach much further."""
     if anchor == MISSING_DAY or as_of == MISSING_DAY or term_months <= 0:
         return MISSING_DAY
+    try:
+        return _next_term_end_dates(anchor, as_of, term_months)
+    except (OverflowError, ValueError):
+        vectorised = next_term_end(np.array([anchor]), np.array([as_of]), np.array([term_months]))
+        return int(vectorised[0])
+
+
+def _next_term_end_dates(anchor: int, as_of: int, term_months: int) -> int:
     start = _EPOCH_DATE + dt.timedelta(days=anchor)
     current = _EPOCH_DATE + dt.timedelta(days=as_of)
     k = ((current.year - start.year) * 12 + current.month - start.month) // term_months - 1
@@ -283,6 +302,13 @@ def churn_label(churn_day: np.ndarray, as_of: np.ndarray, horizon_days: int) -> 
     """1 where the account churned in ``(as_of, as_of + horizon]``, else 0."""
     churned = churn_day != MISSING_DAY
     return (churned & (churn_day > as_of) & (churn_day <= as_of + horizon_days)).astype(np.int8)
+
+
+def label_known_by(as_of: np.ndarray, horizon_days: int, day: int) -> np.ndarray:
+    """True where the label of a snapshot at ``as_of`` is settled on ``day``: its whole
+    horizon has passed. A model judged on ``day`` must not learn from the others (their
+    outcomes overlap what it is judged on)."""
+    return as_of + horizon_days <= day
 
 
 def horizon_inside(as_of: np.ndarray, horizon_days: int, data_end: int) -> np.ndarray:

@@ -61,24 +61,62 @@ class FeatureProfile:
 
     def stability(self, matrix: np.ndarray) -> dict[str, float]:
         """Population stability index of each feature of ``matrix`` against training."""
+        return self.stability_of(self.tally(matrix))
+
+    def tally(self, matrix: np.ndarray) -> ProfileTally:
+        """Rows per training bin and missing rows of each feature: tallies of disjoint row
+        sets add up, so a cluster tallies partition by partition and merges."""
+        counts = tuple(
+            _bin_counts(column[~np.isnan(column)], np.asarray(edges))
+            for column, edges in zip(matrix.T, self.edges, strict=True)
+        )
+        missing = np.isnan(matrix).sum(axis=0) if matrix.shape[1] else np.zeros(0)
+        return ProfileTally(counts, np.asarray(missing, dtype=np.int64), int(matrix.shape[0]))
+
+    def stability_of(self, tally: ProfileTally) -> dict[str, float]:
+        """Population stability index of each feature of the tallied rows against training."""
         out = {}
         for j, name in enumerate(self.names):
-            column = matrix[:, j]
-            known = column[~np.isnan(column)]
+            counts = tally.counts[j]
+            known = int(counts.sum())
             expected = np.append(
                 np.asarray(self.shares[j]) * (1 - self.missing[j]), self.missing[j]
             )
             actual = np.append(
-                _shares(known, np.asarray(self.edges[j])) * (len(known) / max(len(column), 1)),
-                np.isnan(column).mean() if len(column) else 0.0,
+                counts / max(known, 1) * (known / max(tally.rows, 1)),
+                tally.missing[j] / tally.rows if tally.rows else 0.0,
             )
             expected, actual = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
             out[name] = float(np.sum((actual - expected) * np.log(actual / expected)))
         return out
 
 
-def _shares(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
-    counts = np.bincount(
+@dataclass(frozen=True)
+class ProfileTally:
+    """Per feature: rows in each training bin, rows missing; and the rows tallied."""
+
+    counts: tuple[np.ndarray, ...]
+    missing: np.ndarray
+    rows: int
+
+    def merge(self, other: ProfileTally) -> ProfileTally:
+        return ProfileTally(
+            tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            self.missing + other.missing,
+            self.rows + other.rows,
+        )
+
+    def missing_share(self) -> np.ndarray:
+        """Share of the tallied rows where each feature is missing (NaN when none were)."""
+        return self.missing / self.rows if self.rows else np.full(len(self.missing), np.nan)
+
+
+def _bin_counts(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    return np.bincount(
         np.searchsorted(inner_edges, values, side="right"), minlength=len(inner_edges) + 1
     )
+
+
+def _shares(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
+    counts = _bin_counts(values, inner_edges)
     return counts / max(counts.sum(), 1)

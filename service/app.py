@@ -23,10 +23,11 @@ from service.auth import ApiKeys, require_admin_key, require_api_key
 from service.deps import Services
 from service.errors import churn_error_handler
 from service.holder import ModelHolder
+from service.limits import Gate, Throttle
 from service.metrics import Metrics
 from service.middleware import Observe
 from service.routes import admin, health, model, prioritize, score
-from service.schemas import PrioritizeRequest, ScoreBatchRequest
+from service.schemas import BatchRequests
 from service.scoring import Coalescer, Scorer
 
 DESCRIPTION = """
@@ -38,9 +39,9 @@ in probability points) and what to do about them (actions from the retention pla
 * `/v1/score`, `/v1/score/batch` (up to CHURN_BATCH_LIMIT accounts), `/v1/prioritize`
 * `/v1/model`: the model served; `/health`, `/ready`, `/metrics`; `/admin/reload`
 
-When API keys are configured, send one as `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+When API keys are configured, send one as `X-API-Key: <key>` or `Authorization: Bearer <key>`
+(`/admin/*` takes an admin key). Bodies are JSON (`Content-Type: application/json`).
 """
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (ScoreBatchRequest, PrioritizeRequest)
 
 
 def create_app(
@@ -61,6 +62,7 @@ def create_app(
         discount_rate=settings.discount_rate,
     )
     keys = ApiKeys(settings.api_key_values())
+    gate = Gate()
     services = Services(
         settings=settings,
         holder=holder,
@@ -68,6 +70,9 @@ def create_app(
         metrics=metrics,
         api_keys=keys,
         coalescer=Coalescer(scorer),
+        requests=BatchRequests.for_limit(settings.batch_limit),
+        gate=gate,
+        reloads=Throttle(settings.reload_min_seconds),
     )
 
     app = FastAPI(
@@ -81,14 +86,15 @@ def create_app(
     )
     app.state.services = services
     app.state.api_keys = keys
+    app.state.admin_keys = ApiKeys(settings.admin_key_values())
     guard = [Depends(require_api_key)] if keys.configured else []
     for router in (score.router, prioritize.router, model.router):
         app.include_router(router, dependencies=guard)
     app.include_router(health.router)
     app.include_router(admin.router, dependencies=[Depends(require_admin_key)])
     app.add_exception_handler(ChurnError, churn_error_handler)
-    app.add_middleware(Observe, metrics=metrics, body_limit=settings.body_limit_bytes)
-    app.openapi = _openapi_with_request_models(app)  # type: ignore[method-assign]
+    app.add_middleware(Observe, metrics=metrics, settings=settings, gate=gate)
+    app.openapi = _openapi_with_request_models(app, services.requests.models)  # type: ignore[method-assign]
     return app
 
 
@@ -118,7 +124,9 @@ def _lifespan(services: Services, poll: bool) -> Callable[[FastAPI], Any]:
     return lifespan
 
 
-def _openapi_with_request_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _openapi_with_request_models(
+    app: FastAPI, request_models: tuple[type[BaseModel], ...]
+) -> Callable[[], dict[str, Any]]:
     """FastAPI's schema plus the request bodies our handlers read raw (see deps.json_body_doc)."""
     build = app.openapi
 
@@ -127,7 +135,7 @@ def _openapi_with_request_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
             return app.openapi_schema
         schema = build()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for request_model in REQUEST_MODELS:
+        for request_model in request_models:
             body = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[request_model.__name__] = body

@@ -8,10 +8,12 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -79,6 +81,46 @@ def parse_date(value: str) -> dt.date:
 DataOption = Annotated[
     Path, typer.Option("--data", help="Directory of account tables (Parquet or CSV).")
 ]
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", help="local: one process (default); dask: account partitions (CHURN_ENGINE)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler, tcp://HOST:8786 (CHURN_DASK_SCHEDULER); default a local cluster.",
+    ),
+]
+WorkerMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--worker-memory",
+        help="Local cluster: memory per worker, e.g. 4GiB (CHURN_DASK_WORKER_MEMORY).",
+    ),
+]
+
+
+def on_engine(engine: str | None, scheduler: str | None, worker_memory: str | None) -> dict:
+    """The engine options of a command as settings overrides."""
+    if engine not in (None, "local", "dask"):
+        raise typer.BadParameter(f"--engine {engine!r}: use local or dask")
+    return {"engine": engine, "dask_scheduler": scheduler, "dask_worker_memory": worker_memory}
+
+
+@contextlib.contextmanager
+def engine_client(settings: Any) -> Iterator[Any]:
+    """None for the local engine; for dask, a cluster client (its dashboard printed)."""
+    if settings.engine != "dask":
+        yield None
+        return
+    from training.cluster import dask_client, describe
+
+    with dask_client(settings) as client:
+        typer.secho(describe(client), fg=typer.colors.CYAN, err=True)
+        yield client
 
 
 @app.command("demo-data")
@@ -110,18 +152,30 @@ def demo_data(
 def snapshot(
     data: DataOption,
     as_of: Annotated[str, typer.Option("--as-of", help="Snapshot date (YYYY-MM-DD).")],
-    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .jsonl.")],
+    out: Annotated[
+        Path, typer.Option(help="Output file: .parquet, .csv or .jsonl (dask: a directory).")
+    ],
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Point-in-time snapshots of every account active on AS_OF."""
     from features.files import write_frame
-    from features.settings import get_settings
-    from features.snapshot import active_points, build_snapshots
+    from features.snapshot import active_snapshots
     from features.tables import load_tables
 
+    settings = load_settings(**on_engine(engine, scheduler, worker_memory))
     day = parse_date(as_of)
+    if settings.engine == "dask":
+        from training.distributed import write_snapshots
+        from training.progress import Steps
+
+        with engine_client(settings) as client:
+            rows = write_snapshots(client, data, day, out, settings, Steps())
+        typer.echo(f"wrote {rows} snapshots at {day} to {out}/ (Parquet, a file per partition)")
+        return
     tables = load_tables(data)
-    points = active_points(tables, [day])
-    frame = build_snapshots(tables, points, exclude_columns=get_settings().exclude_columns)
+    frame = active_snapshots(tables, [day], exclude_columns=settings.exclude_columns)
     write_frame(frame, out, snapshots=True)
     typer.echo(f"wrote {len(frame)} snapshots at {day} to {out}")
 
@@ -142,9 +196,9 @@ ModelOption = Annotated[
 
 def load_settings(**overrides: Any):
     """The settings object, with CLI flags taking precedence over CHURN_* variables."""
-    from features.settings import Settings
+    from features.settings import read_settings
 
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    return read_settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
@@ -172,6 +226,26 @@ HorizonsOption = Annotated[
         "'none' trains without it.",
     ),
 ]
+TableOption = Annotated[
+    Path | None,
+    typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
+]
+LabelOption = Annotated[
+    str | None, typer.Option("--label", help="Table mode: the churn flag column.")
+]
+PositiveOption = Annotated[
+    str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")
+]
+IdOption = Annotated[str | None, typer.Option("--id", help="Table mode: the customer id column.")]
+MappingOption = Annotated[
+    Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")
+]
+MapOption = Annotated[
+    list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")
+]
+TableAsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
+]
 
 
 @app.command()
@@ -191,34 +265,25 @@ def train(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
-    table: Annotated[
-        Path | None,
-        typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
-    ] = None,
-    label: Annotated[
-        str | None, typer.Option("--label", help="Table mode: the churn flag column.")
-    ] = None,
-    positive: Annotated[
-        str | None, typer.Option("--positive", help="Table mode: the label value meaning churned.")
-    ] = None,
-    id_column: Annotated[
-        str | None, typer.Option("--id", help="Table mode: the customer id column.")
-    ] = None,
-    mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="Table mode: YAML/TOML column mapping.")
-    ] = None,
-    map_pair: Annotated[
-        list[str] | None, typer.Option("--map", help="Table mode: source=field (repeatable).")
-    ] = None,
-    table_as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Table mode: date of the export (default today).")
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: train <data end> <form>).")
     ] = None,
     horizons: HorizonsOption = None,
+    table: TableOption = None,
+    label: LabelOption = None,
+    positive: PositiveOption = None,
+    id_column: IdOption = None,
+    mapping: MappingOption = None,
+    map_pair: MapOption = None,
+    table_as_of: TableAsOfOption = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Train a calibrated churn model, track the run in MLflow and register it.
 
     Event tables: --data DIR. A single labelled export: --table FILE --label COLUMN.
+    With --engine dask, snapshots and LightGBM run on a Dask cluster (event tables only).
     """
     require_training_extra()
     from training.fit import load_params
@@ -230,48 +295,74 @@ def train(
             "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
         )
     settings = load_settings(
-        tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon, horizons=horizons
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        horizon_days=horizon,
+        horizons=horizons,
+        **on_engine(engine, scheduler, worker_memory),
     )
-    params = load_params(params_file, param or [])
+    params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
-    if table is not None:
-        from training.table import (
-            TableMapping,
-            clean_table,
-            prepare_table,
-            read_export,
-            read_mapping,
+    if table is not None and settings.engine == "dask":
+        raise DataError("table mode (--table) trains in one process: drop --engine dask")
+    with engine_client(settings) as client:  # a Dask cluster holds the training window
+        if table is not None:
+            source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
+            prepared = prepare_table_data(source, settings, params.seed, steps)
+            if horizons is not None and settings.horizons:
+                typer.secho(
+                    "--horizons ignored: one labelled export has no history, so no time axis to "
+                    "learn when accounts leave (the model gives the single probability)",
+                    fg=typer.colors.YELLOW,
+                    err=True,
+                )
+        else:
+            plan = (validation_periods, calibration_periods, test_periods)
+            prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
+        print_split(prepared.summary)
+        result = train_and_record(
+            prepared,
+            params,
+            settings,
+            promote="always" if promote else "first",
+            steps=steps,
+            run_name=run_name,
         )
-
-        fields, kinds = read_mapping(mapping, map_pair or [])
-        table_mapping = TableMapping(fields, kinds, id_column, label, positive)
-        with steps.step(f"reading and cleaning {table}"):
-            raw = read_export(table)
-            day = parse_date(table_as_of) if table_as_of else dt.date.today()
-            clean = clean_table(raw, table_mapping, day, exclude_columns=settings.exclude_columns)
-            prepared = prepare_table(clean, source=str(table), seed=params.seed)
-        for line in clean.report:
-            typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
-        if horizons is not None and settings.horizons:
-            typer.secho(
-                "--horizons ignored: one labelled export has no history, so no time axis to "
-                "learn when accounts leave (the model gives the single probability)",
-                fg=typer.colors.YELLOW,
-                err=True,
-            )
-    else:
-        plan = (validation_periods, calibration_periods, test_periods)
-        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
-    print_split(prepared.summary)
-    result = train_and_record(
-        prepared,
-        params,
-        settings,
-        promote="always" if promote else "first",
-        steps=steps,
-        run_name=run_name,
-    )
     print_training_result(result, settings)
+
+
+def search_defaults(settings: Any) -> dict[str, Any]:
+    """Training parameters whose defaults are settings (``CHURN_SEARCH_CANDIDATES``)."""
+    return {"search_candidates": settings.search_candidates}
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Table mode's options: one labelled export and how to read it."""
+
+    table: Path
+    label: str | None
+    positive: str | None
+    id_column: str | None
+    mapping: Path | None
+    map_pair: list[str] | None
+    as_of: str | None
+
+
+def prepare_table_data(source: TableSource, settings: Any, seed: int, steps: Any) -> Any:
+    """One labelled export -> cleaned snapshot rows and the stratified split (train and tune)."""
+    from training.table import TableMapping, clean_table, prepare_table, read_export, read_mapping
+
+    fields, kinds = read_mapping(source.mapping, source.map_pair or [])
+    table_mapping = TableMapping(fields, kinds, source.id_column, source.label, source.positive)
+    with steps.step(f"reading and cleaning {source.table}"):
+        raw = read_export(source.table)
+        day = parse_date(source.as_of) if source.as_of else dt.date.today()
+        clean = clean_table(raw, table_mapping, day, exclude_columns=settings.exclude_columns)
+        prepared = prepare_table(clean, source=str(source.table), seed=seed)
+    for line in clean.report:
+        typer.secho(f"repaired: {line}", fg=typer.colors.YELLOW, err=True)
+    return prepared
 
 
 def prepare_event_data(
@@ -281,12 +372,19 @@ def prepare_event_data(
     data_end: str | None,
     plan: tuple[int, int, int],
     steps: Any,
+    client: Any = None,
 ) -> Any:
-    """Event tables -> labelled, temporally split snapshots (shared by train and retrain)."""
+    """Event tables -> labelled, temporally split snapshots (shared by train and retrain),
+    on a Dask cluster when given its client."""
     from features.tables import load_tables
     from training.dataset import SplitPlan
     from training.pipeline import prepare_events
 
+    if client is not None:
+        from training.distributed import prepare_partitioned
+
+        end = parse_date(data_end) if data_end else None
+        return prepare_partitioned(client, data, settings, every, end, SplitPlan(*plan), steps)
     with steps.step(f"loading tables from {data}"):
         tables = load_tables(data)
     end = parse_date(data_end) if data_end else None
@@ -320,7 +418,12 @@ def retrain(
     validation_periods: PeriodsOption = 2,
     calibration_periods: PeriodsOption = 3,
     test_periods: PeriodsOption = 3,
-    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = "retrain",
+    run_name: Annotated[
+        str | None, typer.Option(help="MLflow run name (default: retrain <data end> <form>).")
+    ] = None,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
     horizons: HorizonsOption = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
@@ -331,6 +434,7 @@ def retrain(
     """
     require_training_extra()
     from training.fit import load_params
+    from training.outcomes import champion_outcomes
     from training.progress import Steps
     from training.retrain import retrain as run_retrain
     from training.retrain import retrain_guard
@@ -341,15 +445,100 @@ def retrain(
         horizon_days=horizon,
         retrain_min_gain=min_gain,
         horizons=horizons,
+        **on_engine(engine, scheduler, worker_memory),
     )
-    params = load_params(params_file, param or [])
+    params = load_params(params_file, param or [], search_defaults(settings))
     steps = Steps()
     plan = (validation_periods, calibration_periods, test_periods)
-    with retrain_guard(settings) as lease:
-        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
+    with retrain_guard(settings) as lease, engine_client(settings) as client:
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
         print_split(prepared.summary)
-        result = run_retrain(prepared, params, settings, steps, run_name, lease)
+        realized = champion_outcomes(settings, data, parse_date(data_end) if data_end else None)
+        result = run_retrain(prepared, params, settings, steps, run_name, lease, realized=realized)
     print_retrain_result(result, settings)
+
+
+@app.command()
+@reports_errors
+def tune(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Directory of account tables.")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Trials to run (default 50 without --timeout).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the best parameters go (a --params file).")
+    ] = Path("params.toml"),
+    tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    every: EveryOption = "MS",
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
+    table: TableOption = None,
+    label: LabelOption = None,
+    positive: PositiveOption = None,
+    id_column: IdOption = None,
+    mapping: MappingOption = None,
+    map_pair: MapOption = None,
+    table_as_of: TableAsOfOption = None,
+) -> None:
+    """Search model form and capacity longer than `churn train` does (Optuna, TPE, pruning).
+
+    Trials are scored on the rows `churn train` chooses on (never the test window); each is
+    a nested MLflow run under a `tune <data end>` run. The best parameters are written to
+    --out after every improvement, so Ctrl-C keeps what was found. Then:
+    `churn train --params params.toml` (or `churn retrain --params params.toml`).
+    """
+    from training.fit import load_params
+    from training.progress import Steps
+    from training.tune import run_tune
+
+    if (data is None) == (table is None):
+        raise DataError(
+            "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
+        )
+    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    if table is not None:
+        source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
+        prepared = prepare_table_data(source, settings, params.seed, steps)
+    else:
+        plan = (validation_periods, calibration_periods, test_periods)
+        prepared = prepare_event_data(data, settings, every, data_end, plan, steps)
+    print_split(prepared.summary)
+    result = run_tune(prepared, params, settings, trials, timeout, out)
+    print_tune_result(result, settings)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+def print_tune_result(result: Any, settings: Any) -> None:
+    from rich.console import Console
+
+    console = Console()
+    state = "interrupted after" if result.interrupted else "finished"
+    console.print(f"tune {state} {result.trials} trials ({result.pruned} pruned)")
+    if result.best is None:
+        console.print("[yellow]no trial finished: no parameters written[/yellow]")
+    else:
+        best = result.best
+        console.print(
+            f"best: trial {best.number}, validation log loss {best.evaluation.loss:.5f} -> {result.out}"
+        )
+        console.print(f"next: churn train --params {result.out}  (or churn retrain --params ...)")
+    console.print(
+        f"run {result.run_id} in experiment '{settings.experiment}' at {settings.resolved_tracking_uri}"
+    )
 
 
 @app.command()
@@ -465,6 +654,13 @@ def print_training_result(result: Any, settings: Any) -> None:
     console = Console()
     console.print(table)
     print_survival(result.trained.metrics, console)
+    search = result.trained.search
+    if search is not None:
+        chosen = ", ".join(f"{k} {v}" for k, v in search.capacity().items())
+        console.print(
+            f"chosen on the {search.scored_on}: {search.params.model_form}, {chosen} "
+            f"({len(search.candidates)} candidates: tables/search_candidates.csv in the run)"
+        )
     registered = result.registered
     alias = (
         f" -> @{settings.champion_alias}"
@@ -521,6 +717,7 @@ def evaluate(
     data: DataOption,
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Label horizon (default: the model's).")
     ] = None,
@@ -531,22 +728,27 @@ def evaluate(
     data_end: Annotated[str | None, typer.Option("--data-end")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
 ) -> None:
-    """Evaluate any model on any labelled data with the training metrics."""
+    """Evaluate any model on any labelled data with the training metrics.
+
+    Recorded as an `evaluate <data end> ...` run in the experiment (figures, plots, a
+    note); it registers no model and moves no alias.
+    """
     import orjson
 
     from features.files import write_atomic
+    from features.redact import redact
     from features.schema import frame_to_columns
     from features.snapshot import active_points, build_snapshots
     from features.tables import load_tables
     from features.timeline import observation_dates
-    from models.registry import load_model
     from training.dataset import label_snapshots
     from training.evaluate import evaluate as evaluate_metrics
     from training.evaluate import finite
-    from training.pipeline import lifecycle_stage
+    from training.pipeline import lifecycle_stage, record_model_evaluation
 
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings)
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, experiment=experiment
+    )
     horizon_days = horizon or loaded.model.horizon_days
     if horizon_days is None:
         raise ModelError(
@@ -582,6 +784,13 @@ def evaluate(
         write_atomic(
             out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
         )
+    params = {"horizon_days": horizon_days, "every": every, "last": last or 0}
+    run_id = record_model_evaluation(
+        loaded, end, dates, label, probability, metrics, params, settings
+    )
+    typer.echo(
+        f"run {run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
+    )
 
 
 @app.command()
@@ -601,26 +810,56 @@ def score(
     model: ModelOption = None,
     tracking_uri: TrackingOption = None,
     drivers: Annotated[int, typer.Option(min=0, max=10, help="Top drivers per account.")] = 3,
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
+    log: Annotated[
+        bool | None,
+        typer.Option(
+            "--log/--no-log",
+            help="Keep the scores in the prediction log (default CHURN_PREDICTION_LOG, on).",
+        ),
+    ] = None,
 ) -> None:
     """Score every account active at AS_OF: probability, tier, revenue at risk, drivers.
 
     Event tables: --data DIR. A whole export, with the mapping the model was trained with: --table FILE.
+    With --engine dask, OUT is a Parquet directory (a file per account partition).
+    With event tables the scores are also appended to CHURN_HOME/predictions (`churn outcomes`).
     """
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import score_frame
 
     one_source(data, table)
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings)
-    columns, day = snapshot_columns(loaded.model, data, table, as_of)
-    scored = score_frame(
-        loaded.model, columns, drivers, settings.gross_margin, settings.discount_rate
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri,
+        model_uri=model,
+        prediction_log=log,
+        **on_engine(engine, scheduler, worker_memory),
     )
-    write_frame(scored, out)
-    top = scored.sort_values("churn_probability", ascending=False).head(5)
+    if settings.engine == "dask":
+        from training.distributed import write_scores
+        from training.progress import Steps
+
+        events_only(data)
+        with engine_client(settings) as client:
+            day = parse_date(as_of) if as_of else None
+            rows, day, top = write_scores(
+                client, loaded.model, data, day, drivers, out, settings, Steps()
+            )
+        if settings.prediction_log:
+            typer.echo("not logged: the dask engine writes its scores to OUT only")
+    else:
+        columns, day = snapshot_columns(loaded.model, data, table, as_of)
+        scored = score_frame(
+            loaded.model, columns, drivers, settings.gross_margin, settings.discount_rate
+        )
+        write_frame(scored, out)
+        if settings.prediction_log:
+            log_predictions(scored, columns, loaded, settings, from_events=data is not None)
+        rows, top = len(scored), scored.sort_values("churn_probability", ascending=False).head(5)
     typer.echo(
-        f"scored {len(scored)} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
+        f"scored {rows} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
     )
     shown = ["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]
     horizons = loaded.model.horizons
@@ -631,6 +870,34 @@ def score(
         typer.echo(
             f"no probabilities by horizon: the model was {loaded.model.horizons_absent_reason}"
         )
+
+
+def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
+    """The settings (flags over CHURN_*) and the model they name, loaded and verified."""
+    from models.registry import load_model
+
+    settings = load_settings(**overrides)
+    return settings, load_model(settings.resolved_model_uri, settings)
+
+
+def events_only(data: Path | None) -> None:
+    if data is None:
+        raise DataError("the dask engine reads event tables (--data DIR); --table runs locally")
+
+
+def log_predictions(
+    scored: Any, columns: Any, loaded: Any, settings: Any, from_events: bool
+) -> None:
+    """Append what was scored to the prediction log (event-table models only: a horizon
+    and churn dates are what make an outcome checkable later)."""
+    from training.predictions import LOG_DIR, append_predictions, prediction_records
+
+    if not from_events or loaded.model.horizon_days is None:
+        typer.echo("not logged: only scores of event tables with a horizon can be checked later")
+        return
+    records = prediction_records(scored, columns.get("mrr"), loaded, dt.datetime.now(dt.UTC))
+    append_predictions(records, settings.resolved_home / LOG_DIR)
+    typer.echo(f"logged {len(records)} predictions in {settings.resolved_home / LOG_DIR}")
 
 
 def one_source(data: Path | None, table: Path | None) -> None:
@@ -673,30 +940,50 @@ def monitor(
     fail_on: Annotated[
         str, typer.Option(help="Exit 4 when a feature drifts this much: major, moderate or never.")
     ] = "never",
+    engine: EngineOption = None,
+    scheduler: SchedulerOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Drift of today's accounts against the model's training data (PSI per feature).
 
     PSI below 0.10 is stable, 0.10-0.25 moderate, 0.25 and above major: the features
     the model leans on no longer look like what it learnt from, so retrain or investigate.
+    With --engine dask, drift is tallied per account partition and merged.
     """
     from rich.console import Console
     from rich.table import Table
 
     from features.files import write_frame
-    from models.registry import load_model
     from training.scoring import DRIFT_LEVELS, drift_frame
 
     if fail_on not in ("major", "moderate", "never"):
         raise typer.BadParameter(f"--fail-on {fail_on!r}: use major, moderate or never")
     one_source(data, table)
-    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
-    loaded = load_model(settings.resolved_model_uri, settings)
-    columns, day = snapshot_columns(loaded.model, data, table, as_of)
-    report = drift_frame(loaded.model, columns)
-    probability = loaded.model.predict_proba(columns)
+    settings, loaded = settings_and_model(
+        tracking_uri=tracking_uri, model_uri=model, **on_engine(engine, scheduler, worker_memory)
+    )
+    if settings.engine == "dask":
+        from training.distributed import drift
+        from training.progress import Steps
+
+        events_only(data)
+        with engine_client(settings) as client:
+            day = parse_date(as_of) if as_of else None
+            found = drift(client, loaded.model, data, day, settings, Steps())
+        report, accounts, mean, day = (
+            found.report,
+            found.accounts,
+            found.mean_probability,
+            found.day,
+        )
+    else:
+        columns, day = snapshot_columns(loaded.model, data, table, as_of)
+        report = drift_frame(loaded.model, columns)
+        probability = loaded.model.predict_proba(columns)
+        accounts, mean = len(probability), probability.mean()
     base_rate = loaded.model.base_rate
     shown = Table(
-        title=f"Drift at {day}: {len(probability):,} accounts vs {loaded.uri} (version {loaded.version})"
+        title=f"Drift at {day}: {accounts:,} accounts vs {loaded.uri} (version {loaded.version})"
     )
     for name in ("feature", "psi", "level", "missing_in_training", "missing_now"):
         shown.add_column(name, justify="left" if name in ("feature", "level") else "right")
@@ -711,7 +998,7 @@ def monitor(
     console = Console()
     console.print(shown)
     console.print(
-        f"mean churn probability {probability.mean():.4f} (training base rate {base_rate:.4f}); "
+        f"mean churn probability {mean:.4f} (training base rate {base_rate:.4f}); "
         f"{(report['level'] == 'major').sum()} major, {(report['level'] == 'moderate').sum()} moderate"
     )
     if out is not None:
@@ -729,83 +1016,299 @@ def monitor(
 def report(
     data: DataOption,
     out: Annotated[
-        Path, typer.Option(help="Directory for monthly.csv, cohorts.csv and the plots.")
+        Path, typer.Option(help="Folder for report.html, report.json, the CSVs and plots/.")
     ] = Path("churn-report"),
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI or bundle path: adds the at-risk sections."),
+    ] = None,
+    backtest_dir: Annotated[
+        Path | None,
+        typer.Option("--backtest", help="A `churn backtest` folder (default CHURN_HOME/backtest)."),
+    ] = None,
+    tracking_uri: TrackingOption = None,
     data_end: DataEndOption = None,
     months: Annotated[int, typer.Option(min=1, help="Months shown in the terminal.")] = 12,
+    top: Annotated[int, typer.Option(min=1, help="Accounts in the at-risk list.")] = 25,
 ) -> None:
-    """Churn and retention figures per month and per signup cohort, with plots.
+    """One self-contained report.html (and report.json with every number) beside the CSVs.
 
-    Churn rate = customers lost in the month / customers at its start (new sign-ups
-    cannot hide losses); retention, gross MRR churn and net revenue retention beside it.
+    Churn and retention per month (churn rate = lost / customers at the start; retention,
+    gross additions, gross MRR churn, net revenue retention, annualized rates), cohorts,
+    churn by lifecycle stage, contract, plan and NPS, leading indicators before churn,
+    silent churn, churn reasons; with --model the accounts at risk now (reasons and
+    actions) and expected churners by segment; the backtest and the realized outcomes of
+    logged predictions when they exist.
     """
-    from rich.console import Console
-    from rich.table import Table
-
-    from features.files import write_frame
     from features.tables import load_tables
-    from training.projection import plot_projection, project_retention
-    from training.report import churn_report, plot_report
+    from training.backtest import BACKTEST_DIR
+    from training.predictions import LOG_DIR
+    from training.projection import HOLDOUT_MONTHS
+    from training.report.build import build_report, gather, score_now, write_report
 
+    settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
     tables = load_tables(data)
-    end = parse_date(data_end) if data_end else None
-    figures = churn_report(tables, end)
-    projected = project_retention(tables, end)
-    out.mkdir(parents=True, exist_ok=True)
-    write_frame(figures.monthly, out / "monthly.csv")
-    write_frame(figures.cohorts.reset_index(), out / "cohorts.csv")
-    write_frame(projected.projection, out / "cohort_projection.csv")
-    write_frame(projected.backtest, out / "cohort_backtest.csv")
-    plots = plot_report(figures, out / "plots")
-    plots.append(plot_projection(projected.projection, projected.summary, out / "plots"))
-    shown = Table(title=f"Churn by month ({data})")
-    columns = {  # column: (header, format); the CSV has the full names
-        "customers_start": ("start", "{:,.0f}"),
-        "new": ("new", "{:,.0f}"),
-        "lost": ("lost", "{:,.0f}"),
-        "lost_early": ("early", "{:.0f}"),
-        "lost_mid": ("mid", "{:.0f}"),
-        "lost_late": ("late", "{:.0f}"),
-        "churn_rate": ("churn", "{:.2%}"),
-        "retention_rate": ("retention", "{:.2%}"),
-        "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
-        "net_revenue_retention": ("NRR", "{:.1%}"),
-    }
-    shown.add_column("month", no_wrap=True)
-    for header, _ in columns.values():
-        shown.add_column(header, justify="right", no_wrap=True)
-    for row in figures.monthly.tail(months).itertuples():
-        shown.add_row(
-            row.month.strftime("%Y-%m"),
-            *(fmt.format(getattr(row, n)) for n, (_, fmt) in columns.items()),
-        )
-    Console().print(shown)
-    print_backtest(projected.summary)
-    typer.echo(
-        f"wrote {out / 'monthly.csv'}, {out / 'cohorts.csv'}, {out / 'cohort_projection.csv'}, "
-        f"{out / 'cohort_backtest.csv'}, " + ", ".join(str(p) for p in plots)
+    end = parse_date(data_end) if data_end else tables.data_end()
+    scored = None
+    if model is not None:
+        from models.registry import load_model
+        from service.actions import Playbook
+
+        loaded = load_model(model, settings)
+        recommend = Playbook.load(settings.playbook).recommend
+        scored = score_now(tables, end, loaded, recommend)
+    inputs = gather(
+        tables,
+        end,
+        str(data),
+        scored,
+        backtest_dir or settings.resolved_home / BACKTEST_DIR,
+        settings.resolved_home / LOG_DIR,
+        top,
     )
+    built = build_report(inputs)
+    write_report(built, out)
+    print_table(
+        f"Churn by month ({data})",
+        built.table("monthly").tail(months),
+        {  # column: (header, format); the CSVs have the full names
+            "month": ("month", "%Y-%m"),
+            "customers_start": ("start", "{:,.0f}"),
+            "new": ("new", "{:,.0f}"),
+            "lost": ("lost", "{:,.0f}"),
+            "lost_early": ("early", "{:.0f}"),
+            "lost_mid": ("mid", "{:.0f}"),
+            "lost_late": ("late", "{:.0f}"),
+            "churn_rate": ("churn", "{:.2%}"),
+            "annualized_churn_rate": ("a year", "{:.1%}"),
+            "retention_rate": ("retention", "{:.2%}"),
+            "gross_mrr_churn_rate": ("MRR churn", "{:.2%}"),
+            "net_revenue_retention": ("NRR", "{:.1%}"),
+        },
+    )
+    summary = (
+        built.table("cohort_backtest_summary") if built.has("cohort_backtest_summary") else None
+    )
+    if summary is not None:
+        print_table(
+            f"Cohort retention projected (backtest: last {HOLDOUT_MONTHS} observed months hidden)",
+            summary,
+            {
+                "method": ("method", None),
+                "cohorts": ("cohorts", "{:,.0f}"),
+                "mean_abs_error": ("mean abs error", "{:.1%}"),
+                "abs_error_last": (f"at month {HOLDOUT_MONTHS}", "{:.1%}"),
+                "best_share": ("best on", "{:.0%}"),
+            },
+        )
+    typer.echo(f"wrote {out / 'report.html'}, {out / 'report.json'} and the CSVs in {out}")
 
 
-def print_backtest(summary: Any) -> None:
-    """The cohort projection backtest: error of sBG against the naive projections."""
+@app.command()
+@reports_errors
+def backtest(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for backtest.csv, scores.parquet, plots (CHURN_HOME/backtest)."),
+    ] = None,
+    origin_from: Annotated[
+        str | None, typer.Option("--from", help="First origin (default: the first possible).")
+    ] = None,
+    origin_to: Annotated[
+        str | None, typer.Option("--to", help="Last origin (default: data end - horizon).")
+    ] = None,
+    every: Annotated[str, typer.Option(help="Step between origins: 1M, 3M, 2W, 14D.")] = "1M",
+    observe_every: Annotated[
+        str, typer.Option("--observe-every", help="Training observation frequency, as train.")
+    ] = "MS",
+    tracking_uri: TrackingOption = None,
+    experiment: ExperimentOption = None,
+    horizon: HorizonOption = None,
+    data_end: DataEndOption = None,
+    param: ParamOption = None,
+    params_file: ParamsFileOption = None,
+    min_churners: Annotated[
+        int, typer.Option(min=1, help="Fewer realized churners: the origin is flagged.")
+    ] = 20,
+    validation_periods: PeriodsOption = 2,
+    calibration_periods: PeriodsOption = 3,
+    test_periods: PeriodsOption = 3,
+) -> None:
+    """Would the model have worked? A rolling-origin backtest, month by month.
+
+    At each origin: train exactly as `churn train` would have with only the data known
+    then, score the accounts active that day, and measure on what they did over the
+    next horizon (ROC-AUC, PR-AUC, lift and capture, ECE,
+    predicted vs realized churners, revenue at risk vs lost), beside the logistic
+    baseline and a naive rule. One MLflow parent run with a nested run per origin.
+    """
+    from features.tables import load_tables
+    from training.backtest import (
+        BACKTEST_DIR,
+        BacktestPlan,
+        check_origins,
+        origin_dates,
+        run_backtest,
+    )
+    from training.backtest_output import save_backtest
+    from training.dataset import SplitPlan
+    from training.fit import load_params
+    from training.progress import Steps
+
+    settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
+    params = load_params(params_file, param or [])
+    steps = Steps()
+    with steps.step(f"loading tables from {data}"):
+        tables = load_tables(data)
+    end = parse_date(data_end) if data_end else tables.data_end()
+    plan = BacktestPlan(
+        horizon_days=settings.horizon_days,
+        every=observe_every,
+        split=SplitPlan(validation_periods, calibration_periods, test_periods),
+        exclude_columns=tuple(settings.exclude_columns),
+        min_churners=min_churners,
+    )
+    first, last = check_origins(
+        tables,
+        parse_date(origin_from) if origin_from else None,
+        parse_date(origin_to) if origin_to else None,
+        end,
+        plan,
+    )
+    origins = origin_dates(first, last, every)
+    result = run_backtest(tables, origins, plan, params, end, steps)
+    folder = out or settings.resolved_home / BACKTEST_DIR
+    with steps.step(f"writing {folder} and logging to MLflow at {settings.resolved_tracking_uri}"):
+        run_id = save_backtest(result, params, str(data), every, folder, settings)
+    print_table(
+        f"Backtest: realized over the {settings.horizon_days} days after each origin",
+        result.table,
+        {
+            "origin": ("origin", "%Y-%m-%d"),
+            "accounts": ("accounts", "{:,.0f}"),
+            "churners": ("churners", "{:,.0f}"),
+            "roc_auc": ("ROC-AUC", "{:.3f}"),
+            "baseline_roc_auc": ("baseline", "{:.3f}"),
+            "naive_roc_auc": ("naive", "{:.3f}"),
+            "lift_top10": ("lift@10%", "{:.2f}"),
+            "ece": ("ECE", "{:.4f}"),
+            "predicted_churners": ("predicted", "{:,.1f}"),
+            "realized_churners": ("realized", "{:,.0f}"),
+            "note": ("note", None),
+        },
+    )
+    typer.echo(f"wrote {folder}; run {run_id} in experiment '{settings.experiment}'")
+
+
+def print_table(title: str, frame: Any, columns: dict[str, tuple[str, str | None]]) -> None:
+    """A frame on the terminal: ``columns`` maps a column to (header, format), a number
+    format (``{:.2%}``, right-aligned), a date pattern (``%Y-%m``) or None (text as is)."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(
-        title="Cohort retention projected (backtest: last 6 observed months hidden, then compared)"
-    )
-    for name in ("method", "cohorts", "mean abs error", "at the 6th month", "best on"):
-        table.add_column(name, justify="left" if name == "method" else "right")
-    for row in summary.itertuples():
-        table.add_row(
-            row.method,
-            str(row.cohorts),
-            f"{row.mean_abs_error * 100:.1f} pts",
-            f"{row.abs_error_last * 100:.1f} pts",
-            f"{row.best_share:.0%} of cohorts",
+    shown = Table(title=title)
+    for header, spec in columns.values():
+        number = spec is not None and spec.startswith("{")
+        shown.add_column(header, justify="right" if number else "left", no_wrap=number)
+    for row in frame.to_dict(orient="records"):
+        shown.add_row(*(_cell(row[name], spec) for name, (_, spec) in columns.items()))
+    Console().print(shown)
+
+
+def _cell(value: Any, spec: str | None) -> str:
+    if value is None or value != value:  # missing, NaN
+        return "-"
+    if spec is None:
+        return str(value)
+    return value.strftime(spec) if spec.startswith("%") else spec.format(value)
+
+
+@app.command()
+@reports_errors
+def outcomes(
+    data: DataOption,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the outcome tables (default CHURN_HOME/outcomes)."),
+    ] = None,
+    data_end: DataEndOption = None,
+    fail_on_drop: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Exit 4 when a version's realized ROC-AUC is this far below its test's."
+        ),
+    ] = None,
+    min_churners: Annotated[
+        int, typer.Option(min=1, help="Versions with fewer realized churners are not judged.")
+    ] = 20,
+) -> None:
+    """Were the predictions right? Logged scores against what happened.
+
+    Logged scores whose horizon has passed, joined with what happened: realized ROC-AUC, lift and calibration (per tier and decile) by model version
+    and score date, beside each model's own test figures. With --fail-on-drop a scheduler
+    can alert or retrain when the model no longer ranks as it did when it was judged.
+    """
+    from features.files import atomic_directory
+    from features.tables import load_tables
+    from training.outcomes import OUTCOMES_DIR, drops
+    from training.outcomes import outcomes as realized
+    from training.predictions import LOG_DIR, read_predictions
+
+    settings = load_settings()
+    log_dir = settings.resolved_home / LOG_DIR
+    log = read_predictions(log_dir)
+    if len(log) == 0:
+        raise DataError(f"the prediction log {log_dir} is empty: `churn score --data DIR` fills it")
+    tables = load_tables(data)
+    found = realized(log, tables, parse_date(data_end) if data_end else None)
+    left_out = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in found.skipped.items() if n)
+    if found.empty:
+        raise DataError(
+            f"no logged prediction has reached the end of its horizon inside the data ({left_out})"
         )
-    Console().print(table)
+    folder = out or settings.resolved_home / OUTCOMES_DIR
+    with atomic_directory(folder) as temp:
+        for name, frame in (
+            ("by_version", found.by_version),
+            ("by_score_date", found.by_date),
+            ("by_tier", found.tiers),
+            ("by_decile", found.deciles),
+        ):
+            frame.to_csv(temp / f"{name}.csv", index=False)
+    print_outcomes(found)
+    typer.echo(f"left out: {left_out or 'nothing'}; wrote {folder}")
+    if fail_on_drop is not None:
+        fallen = drops(found.by_version, fail_on_drop, min_churners)
+        for line in fallen:
+            typer.secho(f"dropped: {line}", fg=typer.colors.RED, err=True)
+        if fallen:
+            raise typer.Exit(4)
+
+
+def print_outcomes(found: Any) -> None:
+    figures: dict[str, tuple[str, str | None]] = {
+        "model_name": ("model", None),
+        "model_version": ("version", None),
+        "accounts": ("scored", "{:,.0f}"),
+        "churners": ("churned", "{:,.0f}"),
+        "predicted_churners": ("predicted", "{:,.1f}"),
+        "realized_roc_auc": ("AUC", "{:.3f}"),
+        "realized_lift_top10": ("lift@10%", "{:.2f}"),
+        "realized_ece": ("ECE", "{:.4f}"),
+    }
+    print_table(
+        "Realized by model version",
+        found.by_version,
+        {
+            **figures,
+            "model_test_roc_auc": ("test AUC", "{:.3f}"),
+            "roc_auc_drop": ("drop", "{:+.3f}"),
+        },
+    )
+    print_table(
+        "Realized by score date", found.by_date, {"as_of": ("scored on", "%Y-%m-%d"), **figures}
+    )
 
 
 @app.command()
@@ -814,16 +1317,26 @@ def ui(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5000,
 ) -> None:
-    """Open the MLflow UI on the configured store (runs, metrics, plots, registry)."""
+    """Open the MLflow UI on the configured store (runs, metrics, plots, registry).
+
+    Prints the link to the experiment's training runs: MLflow 3.17's UI opens on its GenAI
+    pages unless the link (or its Model training switch) says otherwise.
+    """
     import os
     import subprocess
+
+    from features.redact import redact
+    from training.describe import runs_page
+    from training.track import configure
 
     settings = load_settings()
     uri = settings.resolved_tracking_uri
     if not uri.startswith(("sqlite:", "file:", "/", "postgresql", "mysql")):
-        typer.echo(f"the tracking store is a server: open {uri} in a browser")
+        experiment_id = configure(settings)
+        typer.echo(f"the tracking store is a server: open {redact(runs_page(uri, experiment_id))}")
         return
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    experiment_id = configure(settings)  # marks a store trained before runs were described
     command = [
         sys.executable,
         "-m",
@@ -838,7 +1351,8 @@ def ui(
     ]
     if settings.artifact_location:
         command += ["--default-artifact-root", settings.artifact_location]
-    typer.echo(f"MLflow UI on http://{host}:{port} (store {uri}); Ctrl-C to stop")
+    typer.echo(f"MLflow UI on http://{host}:{port} (store {redact(uri)}); Ctrl-C to stop")
+    typer.echo(f"training runs: {runs_page(f'http://{host}:{port}', experiment_id)}")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
 
 
@@ -864,18 +1378,15 @@ def serve(
     imported here only), keeps a verified copy under CHURN_HOME/model-cache and publishes
     it to the workers, which load that local file (/ready is 503 until they have one). It
     polls the alias every CHURN_MODEL_POLL_SECONDS and answers /admin/reload. API keys come
-    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE. Docs at /docs.
+    only from CHURN_API_KEYS / CHURN_API_KEYS_FILE (admin keys: CHURN_ADMIN_KEYS[_FILE]);
+    without any, it serves only on a loopback address unless CHURN_ALLOW_ANONYMOUS=true.
+    Docs at /docs.
     """
-    from pydantic import ValidationError
-
     from service.serve import run
 
-    try:
-        settings = load_settings(
-            host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
-        )
-    except ValidationError as exc:
-        raise ChurnError(f"invalid settings: {exc}") from None
+    settings = load_settings(
+        host=host, port=port, workers=workers, model_uri=model, tracking_uri=tracking_uri
+    )
     if not run(settings):
         raise ChurnError("the server could not start: see the error logged above")
 

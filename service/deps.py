@@ -3,13 +3,15 @@
 Routes read ``def model_info(services: ServicesDep)``; a test swaps one of them with
 ``app.dependency_overrides``. The scoring routes (the hot path) call ``answering(request)``
 and ``explain_flag(request)`` instead: FastAPI's dependency resolver costs 20-30 us per
-dependency, a tenth of a single-account request. Bodies are read raw and validated by a
-module-level ``TypeAdapter`` straight from bytes (no ``json.loads``, no FastAPI body
-model), and answers are orjson bytes in a plain ``Response``.
+dependency, a tenth of a single-account request. Bodies are read raw (JSON only: 415
+otherwise) and validated by a ``TypeAdapter`` straight from bytes (no ``json.loads``, no
+FastAPI body model); a batch's accounts are counted before any is validated
+(``service.limits``), and answers are orjson bytes in a plain ``Response``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -18,12 +20,15 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from features.redact import redact
 from features.settings import Settings
 from service.auth import ApiKeys
-from service.errors import InvalidRequest, NotReady, TooLarge, validation_errors
+from service.errors import InvalidRequest, NotReady, UnsupportedMediaType, validation_errors
 from service.holder import ModelHolder, Serving
+from service.limits import Gate, Throttle, batch_too_large, check_account_count
 from service.metrics import Metrics
 from service.middleware import ACCOUNT_IDS
+from service.schemas import BatchRequests
 from service.scoring import Coalescer, Scorer
 
 T = TypeVar("T")
@@ -47,6 +52,9 @@ class Services:
     metrics: Metrics
     api_keys: ApiKeys
     coalescer: Coalescer
+    requests: BatchRequests
+    gate: Gate
+    reloads: Throttle
 
 
 async def services(request: Request) -> Services:
@@ -78,29 +86,61 @@ def explain_flag(request: Request) -> bool:
 
 
 def not_ready_message(holder: ModelHolder) -> str:
+    """Why there is no model, for the callers of /v1/* (who may hold a key); /ready says
+    less."""
     last = holder.last_reload
     why = f": last attempt failed: {last.error}" if last and last.error else ""
-    return f"no model loaded yet ({holder.settings.resolved_model_uri}){why}"
+    return redact(f"no model loaded yet ({holder.settings.resolved_model_uri}){why}")
 
 
 ServicesDep = Annotated[Services, Depends(services)]
+JSON_TYPES = ("application/json",)
 
 
-async def read_body(request: Request, adapter: TypeAdapter[T]) -> T:
-    """Validate the raw body with ``adapter``; 422 naming the field on any problem."""
-    body = await request.body()
+async def read_json(request: Request) -> bytes:
+    """The raw body of a request that declares JSON (415 before reading anything else)."""
+    declared = request.headers.get("content-type", "")
+    media_type = declared.partition(";")[0].strip().lower()
+    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            "send the body as JSON with 'Content-Type: application/json'"
+            + (f" (got {media_type[:40]!r})" if media_type else " (no Content-Type was sent)")
+        )
+    return await request.body()
+
+
+def validate(adapter: TypeAdapter[T], body: bytes) -> T:
+    """Validate a raw body with ``adapter``; 422 naming the field on any problem."""
     try:
         return adapter.validate_json(body)
     except ValidationError as exc:
         raise InvalidRequest(validation_errors(exc)) from None
 
 
-def check_batch(count: int, settings: Settings) -> None:
-    if count > settings.batch_limit:
-        raise TooLarge(
-            f"batch of {count} accounts is above the limit of {settings.batch_limit} "
-            f"(CHURN_BATCH_LIMIT); split it into batches of at most {settings.batch_limit}"
-        )
+async def read_body(request: Request, adapter: TypeAdapter[T]) -> T:
+    """Validate the raw JSON body with ``adapter`` (one account: small, so on the loop)."""
+    return validate(adapter, await read_json(request))
+
+
+async def handle_batch(
+    request: Request, services: Services, adapter: TypeAdapter[T], work: Callable[[T], Any]
+) -> Response:
+    """A batch body: count its accounts (413 above the limit), validate, ``work`` on it and
+    answer with what it returns; a large body is all of that in a thread, one at a time
+    (``Gate``), its answer serialised there too."""
+    body = await read_json(request)
+    limit = services.settings.batch_limit
+
+    def run() -> Any:
+        check_account_count(body, limit)
+        batch = validate(adapter, body)
+        accounts = batch.accounts  # type: ignore[attr-defined]
+        if len(accounts) > limit:  # the count above is exact for valid JSON: a safety net
+            raise batch_too_large(len(accounts), limit)
+        note_accounts(request, [a.account_id for a in accounts])
+        return json_response(work(batch))
+
+    return await services.gate.handle(len(body), run)
 
 
 def note_accounts(request: Request, account_ids: list[str]) -> None:

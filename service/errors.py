@@ -14,7 +14,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from features.errors import ChurnError, DataError, ModelError
+from features.errors import QUOTED_CHARACTERS, ChurnError, DataError, ModelError
+from features.redact import redact
+
+MAX_FIELD_ERRORS = 20  # a 10,000-account batch of bad accounts answers with the first few
+MAX_MESSAGE = 300  # ours quote at most QUOTED_CHARACTERS of the input; this caps the rest
 
 
 class InvalidRequest(DataError):
@@ -28,6 +32,22 @@ class InvalidRequest(DataError):
 
 class TooLarge(ChurnError):
     """More accounts than the batch limit, or more bytes than the body limit (413)."""
+
+
+class RequestTimeout(ChurnError):
+    """The body did not arrive in time (408)."""
+
+
+class UnsupportedMediaType(ChurnError):
+    """A body that is not declared as JSON (415): a browser form cannot post one unasked."""
+
+
+class TooManyRequests(ChurnError):
+    """Reloads asked for faster than CHURN_RELOAD_MIN_SECONDS allows (429)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotReady(ModelError):
@@ -46,6 +66,9 @@ class Forbidden(ChurnError):
 STATUS: tuple[tuple[type[ChurnError], int], ...] = (
     (InvalidRequest, 422),
     (TooLarge, 413),
+    (RequestTimeout, 408),
+    (UnsupportedMediaType, 415),
+    (TooManyRequests, 429),
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotReady, 503),
@@ -62,17 +85,30 @@ def status_of(error: ChurnError) -> int:
 def validation_errors(
     error: ValidationError, prefix: tuple[str | int, ...] = ("body",)
 ) -> list[dict[str, Any]]:
-    """pydantic errors as FastAPI-style details; never echoes the input back."""
+    """pydantic errors as FastAPI-style details, the first MAX_FIELD_ERRORS of them; never
+    echoes the input back, and quotes at most QUOTED_CHARACTERS of a name the client made up
+    (an unknown field or attribute named with a megabyte)."""
+    items = error.errors(include_url=False, include_context=False, include_input=False)
     return [
-        {"loc": [*prefix, *item["loc"]], "msg": item["msg"], "type": item["type"]}
-        for item in error.errors(include_url=False, include_context=False, include_input=False)
+        {
+            "loc": [*prefix, *(_clip(part) for part in item["loc"])],
+            "msg": _clip(item["msg"], MAX_MESSAGE),
+            "type": item["type"],
+        }
+        for item in items[:MAX_FIELD_ERRORS]
     ]
+
+
+def _clip(part: Any, limit: int = QUOTED_CHARACTERS) -> Any:
+    if isinstance(part, str) and len(part) > limit:
+        return f"{part[: limit - 3]}..."
+    return part
 
 
 def error_body(error: ChurnError) -> dict[str, Any]:
     if isinstance(error, InvalidRequest):
         return {"detail": error.errors}
-    return {"detail": str(error)}
+    return {"detail": redact(str(error))}
 
 
 async def churn_error_handler(request: Request, error: Exception) -> Response:
@@ -82,6 +118,8 @@ async def churn_error_handler(request: Request, error: Exception) -> Response:
     headers = (
         {"WWW-Authenticate": 'Bearer realm="churn", charset="UTF-8"'} if status == 401 else None
     )
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(max(1, round(error.retry_after)))}
     return Response(
         orjson.dumps(error_body(error)), status, headers=headers, media_type="application/json"
     )

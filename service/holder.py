@@ -34,7 +34,7 @@ import numpy as np
 
 from features.errors import ChurnError, ModelError
 from features.redact import redact
-from features.schema import AccountSnapshot, records_to_columns
+from features.schema import AccountSnapshot, attribute_names, records_to_columns
 from features.settings import Settings
 from models.archive import NO_KEYS, SigningKeys
 from models.bundle import ChurnModel
@@ -63,6 +63,7 @@ class Serving:
     ref: dict[str, str | None]  # {name, version, run_id}
     identity: str | None  # what polling compares (registry version, bundle SHA-256)
     wide: ChurnModel  # the same model predicting with more threads (large batches)
+    attributes: tuple[str, ...]  # the attributes the model reads: the only ones made columns
 
     @property
     def model(self) -> ChurnModel:
@@ -389,6 +390,7 @@ class ModelHolder:
             ref={"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id},
             identity=identity,
             wide=wide,
+            attributes=tuple(attribute_names(model.spec.inputs)),
         )
         self.current = serving  # the swap: one reference assignment
         self._failed = None

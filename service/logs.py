@@ -3,6 +3,8 @@
 A request line carries the request id, method, route template, status, latency and the
 account ids scored, never the payload: no field of a snapshot other than its id reaches
 a log. Other records (start-up, model loads, uvicorn's own) use the same one-line JSON.
+Every line passes through ``redact``: a URI's ``user:password@`` (MLflow's own errors
+quote the tracking URI) never reaches a log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 from typing import Any
 
 import orjson
+
+from features.redact import redact
 
 ACCESS = logging.getLogger("churn.access")
 MAX_LOGGED_IDS = 100  # a 10,000-account batch logs its count and the first ids
@@ -34,7 +38,8 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        line = orjson.dumps(entry, default=str).decode()
+        return redact(line) if "@" in line else line
 
 
 def log_config(level: str = "info") -> dict[str, Any]:

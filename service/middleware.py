@@ -1,14 +1,17 @@
-"""One pure-ASGI middleware for every request: request id, body limit, metrics, log line.
+"""One pure-ASGI middleware for every request: request id, body limits, metrics, log line.
 
 Pure ASGI (no ``BaseHTTPMiddleware``) so it costs a few microseconds: it wraps
-``receive`` to count body bytes and ``send`` to learn the status and add
-``X-Request-ID``. Handlers leave the account ids they scored in the scope under
-``ACCOUNT_IDS`` for the log line. After a large batch it hands the freed heap back to the
-operating system (``release_memory``).
+``receive`` to count body bytes (the route's limit, ``service.limits``), to hold a slot of
+the worker's large-body gate while a large body is in flight and to give the body a
+deadline, and ``send`` to learn the status and add ``X-Request-ID``. Handlers leave the
+account ids they scored in the scope under ``ACCOUNT_IDS`` for the log line. After a large
+body, answered or refused, it hands the freed heap back to the operating system
+(``release_memory``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import functools
 import os
@@ -20,7 +23,9 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import TooLarge, error_body, status_of
+from features.settings import Settings
+from service.errors import ChurnError, RequestTimeout, error_body, status_of
+from service.limits import BODY_SECONDS, LARGE_BODY_BYTES, Gate, body_limit, body_too_large
 from service.logs import log_request
 from service.metrics import Metrics
 
@@ -28,22 +33,17 @@ ACCOUNT_IDS = "churn.account_ids"
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 RELEASE_AFTER_ACCOUNTS = 1_000  # requests this large leave tens of MB of freed heap behind
-
-
-def body_too_large(size: int, limit: int) -> TooLarge:
-    return TooLarge(
-        f"request body of {size} bytes is above the limit of {limit} bytes "
-        "(about 2 KB per account of CHURN_BATCH_LIMIT); split the batch"
-    )
+RELEASE_AFTER_BYTES = 1024 * 1024  # and so do bodies this large, scored or refused
 
 
 class Observe:
-    """Request id, body-size limit, Prometheus metrics and the JSON access log."""
+    """Request id, body limits and deadline, Prometheus metrics and the JSON access log."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, body_limit: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, settings: Settings, gate: Gate) -> None:
         self.app = app
         self.metrics = metrics
-        self.body_limit = body_limit
+        self.settings = settings
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,39 +52,64 @@ class Observe:
         start = time.perf_counter()
         request_id = _request_id(scope)
         status = 500
-        limit = self.body_limit
+        path = scope["path"]
+        limit = body_limit(path, self.settings)
         received = 0
+        body_done = False
+        deadline: float | None = None
+        reading_large = False  # holds a slot of gate.readers
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done, deadline, reading_large
+            if body_done:
+                return await receive()
+            if not reading_large and max(received, length or 0) >= LARGE_BODY_BYTES:
+                await self.gate.readers.acquire()
+                reading_large = True
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + BODY_SECONDS
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body did not arrive within {BODY_SECONDS:g} s"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise body_too_large(received, limit)
+                    raise body_too_large(received, limit, path)
+                body_done = not message.get("more_body", False)
             return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id)]
+                if not body_done and received:  # refused mid-body: do not read the rest
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
         length = _content_length(scope)
         try:
             if length is not None and length > limit:
-                await _reject(body_too_large(length, limit), send_with_id)
+                await _reject(body_too_large(length, limit, path), send_with_id)
             else:
                 await self.app(scope, counting_receive, send_with_id)
         finally:
+            if reading_large:
+                self.gate.readers.release()
             seconds = time.perf_counter() - start
             route = _route(scope)
             method = scope["method"]
             self.metrics.observe_request(route, method, status, seconds)
             account_ids = scope.get(ACCOUNT_IDS)
             log_request(request_id.decode(), method, route, status, seconds, account_ids)
-            if account_ids is not None and len(account_ids) >= RELEASE_AFTER_ACCOUNTS:
+            if received >= RELEASE_AFTER_BYTES or (
+                account_ids is not None and len(account_ids) >= RELEASE_AFTER_ACCOUNTS
+            ):
                 release_memory()
 
 
@@ -130,7 +155,7 @@ def _route(scope: Scope) -> str:
     return path if isinstance(path, str) else "<unmatched>"
 
 
-async def _reject(error: TooLarge, send: Send) -> None:
+async def _reject(error: ChurnError, send: Send) -> None:
     """Answer without reading the body (its announced length is already too much)."""
     body = orjson.dumps(error_body(error))
     await send(

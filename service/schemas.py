@@ -9,11 +9,12 @@ responses in the tests) without costing a second validation per request.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
-from features.schema import AccountSnapshot
+from features.schema import MAX_MONEY, AccountSnapshot
 
 SNAPSHOT_EXAMPLE: dict[str, Any] = AccountSnapshot.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 MINIMAL_EXAMPLE: dict[str, Any] = {
@@ -35,6 +36,7 @@ class ScoreBatchRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={"examples": [{"accounts": [SNAPSHOT_EXAMPLE, MINIMAL_EXAMPLE]}]},
     )
 
@@ -48,6 +50,7 @@ class PrioritizeRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 {
@@ -64,7 +67,7 @@ class PrioritizeRequest(BaseModel):
     accounts: list[AccountSnapshot] = Field(min_length=1)
     capacity: int = Field(ge=1, description="How many accounts the team can work this period.")
     cost_per_action: float = Field(
-        ge=0, description="Cost of one intervention, in the currency of mrr."
+        ge=0, le=MAX_MONEY, description="Cost of one intervention, in the currency of mrr."
     )
     expected_save_rate: float = Field(
         gt=0, le=1, description="Share of would-be churners an intervention keeps (e.g. 0.3)."
@@ -83,8 +86,49 @@ class PrioritizeRequest(BaseModel):
 
 
 SNAPSHOT = TypeAdapter(AccountSnapshot)
-SCORE_BATCH = TypeAdapter(ScoreBatchRequest)
-PRIORITIZE = TypeAdapter(PrioritizeRequest)
+
+
+@dataclass(frozen=True)
+class BatchRequests:
+    """The batch request models of one server, with its batch limit in their schema (and
+    ``capacity`` at most that limit), and the validators that read them."""
+
+    score_batch: TypeAdapter[ScoreBatchRequest]
+    prioritize: TypeAdapter[PrioritizeRequest]
+    models: tuple[type[BaseModel], ...]
+
+    @classmethod
+    def for_limit(cls, limit: int) -> BatchRequests:
+        accounts: Any = (
+            list[AccountSnapshot],
+            Field(
+                min_length=1,
+                max_length=limit,
+                description=f"At most {limit} (CHURN_BATCH_LIMIT); answers come back in this order.",
+            ),
+        )
+        capacity: Any = (
+            int,
+            Field(
+                ge=1,
+                le=limit,
+                description="How many accounts the team can work this period (at most the batch limit).",
+            ),
+        )
+        score_batch = create_model(
+            "ScoreBatchRequest",
+            __base__=ScoreBatchRequest,
+            __doc__=ScoreBatchRequest.__doc__,
+            accounts=accounts,
+        )
+        prioritize = create_model(
+            "PrioritizeRequest",
+            __base__=PrioritizeRequest,
+            __doc__=PrioritizeRequest.__doc__,
+            accounts=accounts,
+            capacity=capacity,
+        )
+        return cls(TypeAdapter(score_batch), TypeAdapter(prioritize), (score_batch, prioritize))
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -165,8 +209,18 @@ class AccountScore(BaseModel):
     model: ModelRef
 
 
+class UnscoredAccount(BaseModel):
+    """An account that passed validation but could not be scored: its neighbours are."""
+
+    account_id: str = Field(examples=["A000042"])
+    error: str = Field(examples=["this account could not be scored (ValueError); the others were"])
+
+
 class ScoreBatchResponse(BaseModel):
-    accounts: list[AccountScore]
+    accounts: list[AccountScore | UnscoredAccount] = Field(
+        description="One entry per account sent, in order; an account that could not be "
+        "scored has an `error` instead of a score."
+    )
     model: ModelRef
 
 
@@ -184,6 +238,9 @@ class PrioritizeResponse(BaseModel):
     )
     considered: int = Field(description="Accounts sent.")
     worth_acting: int = Field(description="Accounts whose expected saved profit is positive.")
+    unscored: list[UnscoredAccount] = Field(
+        description="Accounts that could not be scored (never chosen); usually empty."
+    )
     capacity: int
     total_expected_saved_profit: float
     value: str = Field("arr", description="The value the ranking used: arr or lifetime.")

@@ -8,15 +8,22 @@ A batch of ``WIDE_BATCH`` accounts or more predicts with two LightGBM threads
 
 Single-account requests that are already waiting together go through ``Coalescer``: one
 vectorised call for all of them (a request's cost is mostly fixed per call, not per row).
+
+An account that passes validation but still cannot be scored (or scores to something that
+is not a probability) never takes its batch down: the batch is halved until the accounts
+that fail are found, they get ``{"account_id", "error"}`` in their place and the others
+their scores (``_failing``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+import logging
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +42,8 @@ from service.holder import Serving
 from service.metrics import Metrics
 from service.schemas import PrioritizeRequest
 
+log = logging.getLogger("churn.scoring")
+T = TypeVar("T")
 TOP_DRIVERS = 3
 WIDE_BATCH = 2_000  # accounts from which one request predicts with Serving.wide
 
@@ -67,36 +76,66 @@ class Scorer:
         endpoint: str,
         explain: bool = True,
     ) -> list[dict[str, Any]]:
-        """One result per snapshot, in order. Without ``explain``: no drivers, and only the
-        playbook rules that need none (e.g. a renewal plan) can fire."""
+        """One result per snapshot, in order (an ``UnscoredAccount`` for one that fails).
+        Without ``explain``: no drivers, and only the playbook rules that need none (e.g. a
+        renewal plan) can fire."""
         today = today_utc()
-        columns = records_to_columns(snapshots, today)
-        scores = _model_for(serving, len(snapshots)).score(columns, explain=explain)
-        self.metrics.observe_scores(endpoint, scores.probability.tolist())
-        return self._results(serving, snapshots, columns, scores, today)
+
+        def attempt(part: Sequence[AccountSnapshot]) -> list[dict[str, Any]]:
+            columns = records_to_columns(part, today, serving.attributes)
+            scores = _model_for(serving, len(part)).score(columns, explain=explain)
+            _check_probabilities(scores.probability)
+            return self._results(serving, part, columns, scores, today)
+
+        try:
+            results = attempt(snapshots)
+        except Exception as error:
+            results = _isolated(snapshots, attempt, error)
+        self.metrics.observe_scores(
+            endpoint, [r["churn_probability"] for r in results if "error" not in r]
+        )
+        return results
 
     def prioritize(self, serving: Serving, request: PrioritizeRequest) -> dict[str, Any]:
         """Accounts worth an intervention, best expected saved profit first, at most capacity.
 
         Everyone is scored without explanations; only the chosen accounts are explained.
+        Accounts that cannot be scored are listed apart and never chosen.
         """
         today = today_utc()
         model = _model_for(serving, len(request.accounts))
-        columns = records_to_columns(request.accounts, today)
-        scored = model.score(columns, explain=False)
-        probability = scored.probability
+
+        def attempt(part: Sequence[AccountSnapshot]) -> tuple[Columns, Scores]:
+            columns = records_to_columns(part, today, serving.attributes)
+            scored = model.score(columns, explain=False)
+            _check_probabilities(scored.probability)
+            return columns, scored
+
+        accounts: Sequence[AccountSnapshot] = request.accounts
+        unscored: list[dict[str, Any]] = []
+        try:
+            columns, scored = attempt(accounts)
+        except Exception as error:
+            failed = _failing(accounts, attempt, error)
+            unscored = [_unscored(accounts[i], failed[i]) for i in sorted(failed)]
+            accounts = [a for i, a in enumerate(accounts) if i not in failed]
+            columns, scored = attempt(accounts) if accounts else ({}, None)
+        probability = np.empty(0) if scored is None else scored.probability
         self.metrics.observe_scores("prioritize", probability.tolist())
         margin = self.gross_margin if request.gross_margin is None else request.gross_margin
-        value = self._value(model, scored, columns, request.value, margin)
-        profit = saved_profit_on_value(
-            probability, value, request.expected_save_rate, request.cost_per_action
-        )
-        chosen = prioritize(profit, request.capacity)
-        picked: Columns = {name: values[chosen] for name, values in columns.items()}
-        explained = model.score(picked, explain=True) if len(chosen) else None
+        chosen = np.empty(0, dtype=np.int64)
+        profit = np.empty(0)
+        if scored is not None and accounts:
+            value = self._value(model, scored, columns, request.value, margin)
+            profit = saved_profit_on_value(
+                probability, value, request.expected_save_rate, request.cost_per_action
+            )
+            chosen = prioritize(profit, request.capacity)
         results: list[dict[str, Any]] = []
-        if explained is not None:
-            snapshots = [request.accounts[i] for i in chosen.tolist()]
+        if len(chosen):
+            picked: Columns = {name: values[chosen] for name, values in columns.items()}
+            explained = model.score(picked, explain=True)
+            snapshots = [accounts[i] for i in chosen.tolist()]
             results = self._results(serving, snapshots, picked, explained, today)
             for rank, (result, value) in enumerate(
                 zip(results, profit[chosen].tolist(), strict=True), start=1
@@ -108,6 +147,7 @@ class Scorer:
             "accounts": results,
             "considered": len(request.accounts),
             "worth_acting": int(worth.sum()),
+            "unscored": unscored,
             "capacity": request.capacity,
             "total_expected_saved_profit": float(profit[chosen].sum()) if len(chosen) else 0.0,
             "value": request.value,
@@ -274,6 +314,65 @@ class Coalescer:
         for (_, future), result in zip(waiting, results, strict=True):
             if not future.done():  # the client may have gone
                 future.set_result(result)
+
+
+def _check_probabilities(probability: np.ndarray) -> None:
+    if not np.all(np.isfinite(probability)):
+        raise ValueError("the model returned a churn probability that is not a number")
+
+
+def _isolated(
+    snapshots: Sequence[AccountSnapshot],
+    attempt: Callable[[Sequence[AccountSnapshot]], list[dict[str, Any]]],
+    error: Exception,
+) -> list[dict[str, Any]]:
+    """``attempt`` failed on ``snapshots``: results for those that score, entries for the rest."""
+    failed = _failing(snapshots, attempt, error)
+    good = [s for i, s in enumerate(snapshots) if i not in failed]
+    scored = iter(attempt(good) if good else ())
+    return [
+        _unscored(s, failed[i]) if i in failed else next(scored) for i, s in enumerate(snapshots)
+    ]
+
+
+def _failing(
+    items: Sequence[T], attempt: Callable[[Sequence[T]], object], error: Exception, offset: int = 0
+) -> dict[int, Exception]:
+    """``items`` failed ``attempt`` with ``error``: the positions of those that fail on their
+    own, found by halving (a few calls per failing item instead of one per item). None found
+    (only the whole fails): the error was not an account's, and is raised."""
+    if len(items) == 1:
+        return {offset: error}
+    found: dict[int, Exception] = {}
+    half = len(items) // 2
+    for start, part in ((0, items[:half]), (half, items[half:])):
+        try:
+            attempt(part)
+        except Exception as exc:
+            found |= _failing(part, attempt, exc, offset + start)
+    if not found and offset == 0:
+        raise error
+    return found
+
+
+def _unscored(snapshot: AccountSnapshot, error: Exception) -> dict[str, Any]:
+    """The entry of an account that could not be scored. The log gets the error's type and
+    where it was raised, never its message (which may quote the account's values)."""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    log.warning(
+        "account could not be scored",
+        extra={
+            "fields": {
+                "account_id": snapshot.account_id,
+                "error": type(error).__name__,
+                "at": f"{where.filename}:{where.lineno} ({where.name})" if where else None,
+            }
+        },
+    )
+    return {
+        "account_id": snapshot.account_id,
+        "error": f"this account could not be scored ({type(error).__name__}); the others were",
+    }
 
 
 def _model_for(serving: Serving, accounts: int) -> ChurnModel:

@@ -10,6 +10,11 @@ Each worker listens on a socket of its own, all bound to the same port with
 ``SO_REUSEPORT``: the kernel spreads new connections over the workers. With one shared
 socket, whichever worker woke first took a whole burst of connections (16 keep-alive
 clients on one worker, the other idle; ``UV_TCP_SINGLE_ACCEPT`` only narrows that).
+
+Every worker is bounded (``service.limits``): at most ``CONNECTIONS`` connections (503
+above), request heads within a deadline and a size (``service.protocol``), idle
+keep-alive connections closed after ``KEEP_ALIVE_SECONDS``. Without API keys the server
+starts on a loopback address only, unless ``CHURN_ALLOW_ANONYMOUS`` (``service.auth``).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ def worker_environment(settings: Settings, serving_dir: Path, metrics_dir: Path)
         # turns: what kept one worker from taking a whole burst when all shared a socket,
         # and still matters where they do (uvicorn's SIGHUP restarts hand every socket over).
         "UV_TCP_SINGLE_ACCEPT": "1",
+        # glibc: buffers of 128 KiB and more (a batch body, its columns) are mapped apart and
+        # unmapped when freed. Its default raises that threshold after the first large free,
+        # and a worker kept ~50 MB for good after one 20 MB body.
+        "MALLOC_MMAP_THRESHOLD_": str(128 * 1024),
     }
 
 
@@ -61,6 +70,7 @@ def run(settings: Settings) -> bool:
     """
     import logging.config
 
+    from service.auth import check_exposure
     from service.logs import log_config
     from service.publisher import Publisher
     from service.worker import UNUSED_IN_WORKERS, mark_unavailable
@@ -69,6 +79,7 @@ def run(settings: Settings) -> bool:
     # downloading a file needs none of it: 0.3 s and ~50 MB less for the parent.
     mark_unavailable([name for name in UNUSED_IN_WORKERS if name not in sys.modules])
     logging.config.dictConfig(log_config(settings.log_level))
+    check_exposure(settings)
     if not settings.signing_key_values():
         log.warning(
             "no signing key (CHURN_SIGNING_KEY / CHURN_SIGNING_KEY_FILE): model bundles are "
@@ -98,6 +109,7 @@ def _supervise(settings: Settings, sockets: list[socket.socket], workers: int) -
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 
+    from service.limits import CONNECTIONS, HEALTHCHECK_SECONDS, KEEP_ALIVE_SECONDS
     from service.logs import log_config
 
     config = uvicorn.Config(
@@ -107,12 +119,18 @@ def _supervise(settings: Settings, sockets: list[socket.socket], workers: int) -
         port=settings.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # By name: the workers import it once they answer the supervisor's health checks.
+        http="service.protocol:BoundedHttpToolsProtocol",
+        limit_concurrency=CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         lifespan="on",
         access_log=False,  # service.logs writes one JSON line per request instead
         log_config=log_config(settings.log_level),
         server_header=False,
         timeout_graceful_shutdown=10,
+        # A worker busy with a large batch on a crowded host may answer the supervisor's ping
+        # late; uvicorn's 5 s would kill it and every request it holds.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     # Even one worker runs apart from this process: workers never import MLflow.
     supervisor = supervisor_class()(config, sockets=sockets)
@@ -156,6 +174,7 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 def supervisor_class() -> type[Any]:
     """uvicorn's ``Multiprocess`` supervisor, giving each worker (and its replacement) its own socket."""
+    from prometheus_client import multiprocess
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors.multiprocess import Multiprocess, Process, logger
 
@@ -173,7 +192,8 @@ def supervisor_class() -> type[Any]:
                     process.wait_until_ready(STAGGER_SECONDS, self.should_exit)
 
         def keep_subprocess_alive(self) -> None:
-            """uvicorn's, except that a replacement worker takes over the dead one's socket."""
+            """uvicorn's, except that a replacement worker takes over the dead one's socket,
+            and the dead one's live gauges leave /metrics (a killed worker never removes them)."""
             if self.should_exit.is_set():
                 return
             for idx, process in enumerate(self.processes):
@@ -181,6 +201,8 @@ def supervisor_class() -> type[Any]:
                     continue
                 process.kill()
                 process.join()
+                if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                    multiprocess.mark_process_dead(process.pid)
                 if process.exitcode == STARTUP_FAILURE:
                     logger.error(
                         f"Child process [{process.pid}] failed to start, stopping the parent process."

@@ -65,13 +65,14 @@ def app() -> FastAPI:
     from uvicorn.config import STARTUP_FAILURE
 
     from features.errors import ChurnError
+    from features.settings import read_settings
     from models.archive import SigningKeys
     from service.app import create_app
     from service.holder import ModelHolder, PublishedSource
     from service.pointer import SERVING_DIR_ENV, ServeSettings
 
     try:
-        settings = ServeSettings()
+        settings = read_settings(ServeSettings)
         if settings.serving_dir is None:
             raise ChurnError(
                 f"service.worker runs under `churn serve` ({SERVING_DIR_ENV} is not set)"

@@ -68,18 +68,33 @@ class TrainingSet:
 
     def summary(self) -> pd.DataFrame:
         """Rows, dates, churned and base rate per split (printed and logged)."""
-        grouped = self.snapshots.groupby("split", observed=True)
-        table = pd.DataFrame(
-            {
-                "first_as_of": grouped["as_of"].min().dt.date,
-                "last_as_of": grouped["as_of"].max().dt.date,
-                "dates": grouped["as_of"].nunique(),
-                "rows": grouped.size(),
-                "churned": grouped[LABEL].sum(),
-                "base_rate": grouped[LABEL].mean().round(4),
-            }
-        )
-        return table.reindex([s for s in SPLITS if s in table.index])
+        return split_summary(date_counts(self.snapshots))
+
+
+def date_counts(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Rows and churned per (split, as_of): counts of disjoint sets of rows add up, so a
+    cluster counts partition by partition."""
+    grouped = snapshots.groupby(["split", "as_of"], observed=True)[LABEL]
+    return pd.DataFrame({"rows": grouped.size(), "churned": grouped.sum()}).reset_index()
+
+
+def split_summary(counts: pd.DataFrame) -> pd.DataFrame:
+    """Rows, dates, churned and base rate per split from :func:`date_counts` (summed)."""
+    counts = counts.groupby(["split", "as_of"], observed=True)[["rows", "churned"]].sum()
+    counts = counts.loc[counts["rows"] > 0].reset_index()
+    grouped = counts.groupby("split", observed=True)
+    rows, churned = grouped["rows"].sum(), grouped["churned"].sum()
+    table = pd.DataFrame(
+        {
+            "first_as_of": grouped["as_of"].min().dt.date,
+            "last_as_of": grouped["as_of"].max().dt.date,
+            "dates": grouped["as_of"].nunique(),
+            "rows": rows,
+            "churned": churned,
+            "base_rate": (churned / rows).round(4),
+        }
+    )
+    return table.reindex([s for s in SPLITS if s in table.index])
 
 
 def churn_days(tables: Tables, points: pd.DataFrame) -> np.ndarray:
@@ -110,20 +125,37 @@ def build_training_set(
     start, end = tables.data_start(), data_end or tables.data_end()
     dates = observation_dates(start, end, horizon_days=horizon_days, every=every)
     assignment = plan.assign(dates)
+    snapshots = labelled_snapshots(tables, dates, assignment, horizon_days, exclude_columns)
+    training = TrainingSet(snapshots, start, end, horizon_days, tuple(dates))
+    check_training_set(training)
+    return training
+
+
+def labelled_snapshots(
+    tables: Tables,
+    dates: Sequence[dt.date],
+    assignment: dict[dt.date, str],
+    horizon_days: int,
+    exclude_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Snapshots of every account active at each date, with label and split. Rows of one
+    account depend on that account's rows only: a cluster runs this per account partition."""
     points = active_points(tables, dates)
     snapshots = build_snapshots(tables, points, exclude_columns=exclude_columns)
     snapshots[LABEL] = label_snapshots(tables, points, horizon_days)
     snapshots["split"] = pd.Categorical(
         pd.Series(snapshots["as_of"].dt.date).map(assignment), categories=list(SPLITS)
     )
-    training = TrainingSet(snapshots, start, end, horizon_days, tuple(dates))
-    check_training_set(training)
-    return training
+    return snapshots
 
 
 def check_training_set(training: TrainingSet) -> None:
     """Enough rows and both classes in every split, before anything is fitted or logged."""
-    summary = training.summary()
+    check_split_summary(training.summary())
+
+
+def check_split_summary(summary: pd.DataFrame) -> None:
+    """:func:`check_training_set` on the split summary (all a cluster needs to collect)."""
     for split in SPLITS:
         rows = int(summary.loc[split, "rows"]) if split in summary.index else 0
         churned = int(summary.loc[split, "churned"]) if split in summary.index else 0

@@ -20,9 +20,7 @@ domain reasoning and must not be tuned to make a model look good.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -34,6 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from features.errors import ChurnError
+from features.files import atomic_directory
 from features.timeline import (
     EPOCH,
     MISSING_DAY,
@@ -1312,15 +1311,34 @@ def truth_frame(truth: Truth, ids: npt.NDArray[np.str_]) -> pd.DataFrame:
     )
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically: a temp file in the same directory, then rename over the target."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.to_parquet(temp, index=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+DEMO_TABLES = ("accounts", "subscriptions", "usage", "nps", "contacts", "tickets", "stakeholders")
+DEMO_FILES = frozenset(f"{name}.parquet" for name in (*DEMO_TABLES, "truth"))
+
+
+def check_replaceable(out: Path) -> None:
+    """The demo set replaces its folder whole: refuse a folder that holds anything else."""
+    if out.exists() and not out.is_dir():
+        raise ChurnError(f"{out} is a file: give a folder for the demo data set")
+    others = (
+        sorted(p.name for p in out.iterdir() if p.name not in DEMO_FILES) if out.is_dir() else []
+    )
+    if others:
+        raise ChurnError(
+            f"{out} holds files that are not demo tables ({', '.join(others[:5])}): the demo "
+            "data set replaces its folder whole, so give a new or empty folder"
+        )
+
+
+def write_set(frames: Mapping[str, pd.DataFrame], out: Path) -> None:
+    """Every table into a temporary folder, which then replaces ``out`` whole: an interrupted
+    run leaves the previous set (or none), never a mix that `make run` would take as done."""
+    with atomic_directory(out) as folder:
+        for name, frame in frames.items():
+            write_table(frame, folder / f"{name}.parquet")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 # ======================================================================================
@@ -1352,8 +1370,8 @@ def generate_demo(
             f"horizon_days and truth_paths must be positive, got {horizon_days} and {truth_paths}"
         )
     began = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out).resolve()
+    check_replaceable(out)
     start_day, end_day = day_of(start), day_of(end)
     population_rng, dynamics_rng, emission_rng, truth_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
@@ -1385,8 +1403,7 @@ def generate_demo(
     frames = {"accounts": accounts_frame(population, kept, history, ids, end_day)}
     frames |= event_frames(tables, ids, max_seats, end_day)
     frames["truth"] = truth_frame(truth, ids)
-    for name, frame in frames.items():
-        write_parquet(frame, out / f"{name}.parquet")
+    write_set(frames, out)
     return DemoSummary(
         accounts=len(kept),
         churned=int((history.churn_day != MISSING_DAY).sum()),

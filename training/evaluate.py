@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -29,6 +30,20 @@ from features.timeline import LIFECYCLE_STAGES
 
 ECE_BINS = 10
 TOP_SHARES = (0.10, 0.20)
+METRIC_NAMES = (  # the per-stage table's columns: the headline figures first
+    "rows",
+    "roc_auc",
+    "pr_auc",
+    "ece",
+    "lift_top10",
+    "capture_top10",
+    "base_rate",
+    "brier",
+    "log_loss",
+    "lift_top20",
+    "capture_top20",
+)
+ALL_STAGES = "all"
 
 
 def expected_calibration_error(
@@ -99,6 +114,24 @@ def evaluate(
 def finite(metrics: Mapping[str, float]) -> dict[str, float]:
     """Only the metrics MLflow can store (undefined ones are left out, not zero)."""
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def stage_table(models: Mapping[str, Mapping[str, float]], prefix: str = "test") -> pd.DataFrame:
+    """One row per model and lifecycle stage (``all`` first), one column per metric.
+
+    The per-stage keys side by side, as a table the MLflow UI shows; a stage absent
+    from the window has no row, an undefined metric is empty.
+    """
+    rows = []
+    for model, metrics in models.items():
+        for stage in (ALL_STAGES, *LIFECYCLE_STAGES):
+            suffix = "" if stage == ALL_STAGES else f"_{stage}"
+            values = {name: metrics.get(f"{prefix}_{name}{suffix}") for name in METRIC_NAMES}
+            if values["rows"] is not None:
+                rows.append({"model": model, "stage": stage, **values})
+    columns = ["model", "stage", *METRIC_NAMES]
+    table = pd.DataFrame(rows, columns=columns).astype({n: "float64" for n in METRIC_NAMES})
+    return table.round(4).astype({"rows": "Int64"})
 
 
 # --- plots ------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ from models.calibration import Calibrator
 from models.card import build_card
 from models.linear import LinearBase
 from models.profile import FeatureProfile
+from training.search import (
+    Evaluation,
+    Pruned,
+    Pruning,
+    SearchResult,
+    holdout_objective,
+    min_leaf_rows,
+    search,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +62,13 @@ class TrainParams:
     early_stopping_rounds: int = 100
     refit: bool = True  # after early stopping and calibration, refit on every window before test
     model_form: str = "auto"  # auto | trees | linear+trees (chosen on the validation window)
+    search_candidates: int = 8  # capacity candidates tried on held-out data (0: the values above)
+    search_folds: int = 3  # table mode: inner folds the search scores candidates on
     calibration: str = "platt"
     baseline_c: float = 1.0
     seed: int = 0
     num_threads: int = 0
+    fixed: frozenset[str] = frozenset()  # fields set by the user: the search leaves them alone
 
     def lightgbm(self) -> dict[str, Any]:
         return {
@@ -83,11 +96,20 @@ class TrainParams:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        del values["fixed"]
+        return values
+
+    def with_values(self, **values: Any) -> TrainParams:
+        """A copy with other values; what was fixed stays fixed."""
+        return dataclasses.replace(self, **values)
 
 
-def load_params(file: Path | None = None, pairs: Sequence[str] = ()) -> TrainParams:
-    """Defaults <- TOML file (top level or [params]) <- ``key=value`` pairs."""
+def load_params(
+    file: Path | None = None, pairs: Sequence[str] = (), defaults: Mapping[str, Any] | None = None
+) -> TrainParams:
+    """Defaults <- ``defaults`` (settings) <- TOML file (top level or [params]) <- ``key=value``
+    pairs. Values from the file or the pairs are fixed: the capacity search keeps them."""
     values: dict[str, Any] = {}
     if file is not None:
         try:
@@ -100,11 +122,17 @@ def load_params(file: Path | None = None, pairs: Sequence[str] = ()) -> TrainPar
         if not sep:
             raise ModelError(f"--param {pair!r} is not key=value")
         values[key.strip()] = raw.strip()
-    return coerce_params(values)
+    params = coerce_params(values)
+    unset = {k: v for k, v in (defaults or {}).items() if k not in values and v is not None}
+    if unset:
+        typed = coerce_params(unset)
+        params = dataclasses.replace(params, **{key: getattr(typed, key) for key in unset})
+    return params
 
 
 def coerce_params(values: Mapping[str, Any]) -> TrainParams:
-    fields = {f.name: f for f in dataclasses.fields(TrainParams)}
+    """Typed parameters from text or TOML values; every one given is fixed."""
+    fields = {f.name: f for f in dataclasses.fields(TrainParams) if f.name != "fixed"}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ModelError(f"unknown parameter(s) {unknown}; known: {sorted(fields)}")
@@ -115,7 +143,7 @@ def coerce_params(values: Mapping[str, Any]) -> TrainParams:
             typed[key] = _as_bool(raw) if kind is bool else kind(raw)
         except (TypeError, ValueError):
             raise ModelError(f"parameter {key}={raw!r} is not a {kind.__name__}") from None
-    return TrainParams(**typed)
+    return TrainParams(**typed, fixed=frozenset(typed))
 
 
 def _as_bool(raw: Any) -> bool:
@@ -147,6 +175,45 @@ class Boosted:
     booster: lgb.Booster
     trees: int
     validation_loss: float
+    curve: tuple[float, ...] = ()  # validation log loss per iteration
+    train_rows: int | None = None  # rows learnt from, when more than this process holds
+
+
+class Boosting:
+    """Where boosters learn: here, on the parts handed over. A cluster boosting
+    (training.distributed.DaskBoosting) trains on the whole window its workers hold, and
+    the ``train`` part handed here is then a sample of it (the linear parts and the
+    profile fit on that)."""
+
+    def early_stopped(
+        self,
+        spec: FeatureSpec,
+        train: Part,
+        validation: Part,
+        params: TrainParams,
+        linear: LinearBase | None,
+        pruning: Pruning | None = None,
+    ) -> Boosted:
+        return early_stopped(spec, train, validation, params, linear, pruning)
+
+    @property
+    def local(self) -> bool:
+        """True when boosters learn from the parts handed over (so a search may hand it a
+        subset of the train rows, and prune)."""
+        return True
+
+    def refit(
+        self,
+        spec: FeatureSpec,
+        parts: Sequence[Part],
+        form: ModelForm,
+        params: TrainParams,
+        linear: LinearBase | None,
+    ) -> lgb.Booster:
+        both = Part(*_stacked(parts))
+        init = None if linear is None else linear.margin(both.features)
+        trees = form.trees_for(len(both.label), params.num_boost_round)
+        return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees)
 
 
 def _dataset(
@@ -164,108 +231,252 @@ def _dataset(
 
 
 def early_stopped(
-    spec: FeatureSpec, train: Part, validation: Part, params: TrainParams, linear: LinearBase | None
+    spec: FeatureSpec,
+    train: Part,
+    validation: Part,
+    params: TrainParams,
+    linear: LinearBase | None,
+    pruning: Pruning | None = None,
 ) -> Boosted:
     """LightGBM (native categoricals), boosted from the linear base's log-odds if given,
-    stopped early on the validation log loss."""
+    stopped early on the validation log loss (or raising ``Pruned`` when ``pruning`` says so)."""
     train_set = _dataset(spec, train, None if linear is None else linear.margin(train.features))
     valid_init = None if linear is None else linear.margin(validation.features)
     valid_set = _dataset(spec, validation, valid_init, reference=train_set)
     record: dict[str, Any] = {}
+    callbacks = [
+        lgb.early_stopping(params.early_stopping_rounds, verbose=False),
+        lgb.record_evaluation(record),
+    ]
+    if pruning is not None:
+        callbacks.append(_stopped_by(pruning))
     booster = lgb.train(
         params.lightgbm(),
         train_set,
         num_boost_round=params.num_boost_round,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[
-            lgb.early_stopping(params.early_stopping_rounds, verbose=False),
-            lgb.record_evaluation(record),
-        ],
+        callbacks=callbacks,
     )
     trees = booster.best_iteration or params.num_boost_round
     losses = record["validation"]["binary_logloss"]
-    return Boosted(booster, trees, float(losses[trees - 1]))
+    return Boosted(booster, trees, float(losses[trees - 1]), tuple(losses))
+
+
+def _stopped_by(pruning: Pruning) -> Callable[[Any], None]:
+    """A LightGBM callback asking ``pruning`` after every iteration."""
+    best = [math.inf]
+
+    def callback(env: Any) -> None:
+        loss = float(env.evaluation_result_list[0][2])
+        best[0] = min(best[0], loss)
+        if pruning(env.iteration, loss):
+            raise Pruned(best[0], env.iteration)
+
+    return callback
 
 
 @dataclass(frozen=True)
 class ModelForm:
-    """What the validation window chose: trees alone or boosted from a linear base, and
-    how many trees per training row."""
+    """What held-out data chose: trees alone or boosted from a linear base, the capacity,
+    and how many trees per training row."""
 
     name: str
     trees: int
     train_rows: int
     report: dict[str, Any]
+    params: TrainParams  # the chosen values
+    search: SearchResult
 
     def trees_for(self, rows: int, cap: int) -> int:
         """The early-stopped size, scaled to a refit on more rows."""
         return max(1, min(cap, round(self.trees * rows / self.train_rows)))
 
 
-def choose_model_form(
-    spec: FeatureSpec, train: Part, validation: Part, params: TrainParams
-) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
-    """Trees alone, or trees boosted from a linear base: whichever the validation window
-    prefers (``model_form=auto``), with its early-stopped booster.
-
-    Some data is mostly additive (a flat export like Telco), some mostly interactions
-    (event histories): the held-out log loss decides, never the test window.
-    """
+def forms(params: TrainParams) -> list[str]:
+    """The model forms to try: both for ``auto``, else the one asked for."""
     if params.model_form not in MODEL_FORMS:
         raise ModelError(f"model_form {params.model_form!r} is not one of {MODEL_FORMS}")
+    return ["trees", "linear+trees"] if params.model_form == "auto" else [params.model_form]
+
+
+def holdout_folds(
+    train: Part,
+    validation: Part,
+    inner_folds: int,
+    seed: int,
+    settled: np.ndarray | None = None,
+) -> tuple[list[tuple[Part, Part]], str]:
+    """Where candidates are scored: the validation window, learning only from the train rows
+    whose labels were ``settled`` before it; or (a single table, whose validation rows are
+    few) stratified inner folds of train + validation."""
+    if inner_folds < 2:
+        if settled is None:
+            return [(train, validation)], "validation window"
+        judged = Part(train.features[settled], train.label[settled])
+        return [(judged, validation)], "validation window (train rows settled before it)"
+    from sklearn.model_selection import StratifiedKFold
+
+    both = Part(*_stacked([train, validation]))
+    splitter = StratifiedKFold(inner_folds, shuffle=True, random_state=seed)
+    folds = [
+        (Part(both.features[fit], both.label[fit]), Part(both.features[held], both.label[held]))
+        for fit, held in splitter.split(both.label, both.label)
+    ]
+    return folds, f"{inner_folds} inner folds of train + validation"
+
+
+def lightgbm_fits(
+    spec: FeatureSpec, folds: Sequence[tuple[Part, Part]], boosting: Boosting | None = None
+) -> Callable[[TrainParams, int, Pruning], Evaluation]:
+    """Fit one candidate on one fold (LightGBM early-stopped on the fold's held-out rows);
+    the linear base of each fold is fitted once and shared by every candidate. A cluster
+    ``boosting`` learns from the whole training window its workers hold, without pruning."""
+    boosting = boosting or Boosting()
     categorical = [spec.names.index(c) for c in spec.categorical]
-    candidates: dict[str, tuple[Boosted, LinearBase | None]] = {}
-    if params.model_form in ("auto", "trees"):
-        candidates["trees"] = (early_stopped(spec, train, validation, params, None), None)
-    if params.model_form in ("auto", "linear+trees"):
-        linear = LinearBase(params.baseline_c).fit(train.features, train.label, categorical)
-        candidates["linear+trees"] = (
-            early_stopped(spec, train, validation, params, linear),
-            linear,
+    linears: dict[tuple[int, float], LinearBase] = {}
+
+    def fit(params: TrainParams, fold: int, pruning: Pruning) -> Evaluation:
+        train, validation = folds[fold]
+        linear = None
+        if params.model_form == "linear+trees":
+            key = (fold, params.baseline_c)
+            if key not in linears:
+                linears[key] = LinearBase(params.baseline_c).fit(
+                    train.features, train.label, categorical
+                )
+            linear = linears[key]
+        try:
+            boosted = boosting.early_stopped(
+                spec, train, validation, params, linear, pruning if boosting.local else None
+            )
+        except Pruned as pruned:
+            return Evaluation(pruned.loss, pruned.iteration + 1, pruned=True)
+        margin = boosted.booster.predict(
+            validation.features, num_iteration=boosted.trees, raw_score=True
         )
-    name = min(candidates, key=lambda n: candidates[n][0].validation_loss)
-    boosted, linear = candidates[name]
-    report = {
-        "model_form": name,
-        "validation_log_loss": {n: c[0].validation_loss for n, c in candidates.items()},
-        "early_stopping_trees": boosted.trees,
+        if linear is not None:
+            margin = margin + linear.margin(validation.features)
+        return Evaluation(
+            boosted.validation_loss,
+            boosted.trees,
+            boosted.curve,
+            metrics=ranking_metrics(validation.label, margin, prefix="validation_"),
+            fitted=(boosted, linear),
+        )
+
+    return fit
+
+
+def ranking_metrics(label: np.ndarray, score: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """ROC-AUC and PR-AUC (NaN where a part holds a single class)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(np.unique(label)) < 2:
+        return {f"{prefix}roc_auc": math.nan, f"{prefix}pr_auc": math.nan}
+    return {
+        f"{prefix}roc_auc": float(roc_auc_score(label, score)),
+        f"{prefix}pr_auc": float(average_precision_score(label, score)),
     }
-    log.info("model form %s (validation log loss %s)", name, report["validation_log_loss"])
+
+
+def choose_model_form(
+    spec: FeatureSpec,
+    train: Part,
+    validation: Part,
+    params: TrainParams,
+    inner_folds: int = 0,
+    settled: np.ndarray | None = None,
+    boosting: Boosting | None = None,
+) -> tuple[ModelForm, lgb.Booster, LinearBase | None]:
+    """Model form and capacity, whichever held-out data prefers, with the early-stopped booster.
+
+    Some data is mostly additive (a flat export like Telco), some mostly interactions;
+    some repeats accounts at every date and wants shallow trees, some wants deep ones: the
+    held-out log loss decides (training/search.py), never the test window. ``settled``
+    marks the train rows whose labels were known on the first validation date: candidates
+    learn only from those (the others' outcomes fall inside the validation window, which
+    would reward a model for recognising accounts). The chosen candidate is then stopped
+    early on every train row, as before the search. A cluster ``boosting`` (Dask) learns
+    every candidate from the whole training window its workers hold: there ``settled``
+    and pruning do not apply.
+    """
+    boosting = boosting or Boosting()
+    if not boosting.local:
+        settled, inner_folds = None, 0
+    folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed, settled)
+    searched_rows = len(folds[0][0].label)
+    result = search(
+        holdout_objective(lightgbm_fits(spec, folds, boosting), len(folds)),
+        params,
+        forms(params),
+        searched_rows,
+        scored_on,
+    )
+    chosen = result.params
+    if result.best.fitted is not None and settled is None:
+        boosted, linear = result.best.fitted
+    else:  # scored on other rows: fit the chosen candidate on train, stopped on validation
+        if "min_data_in_leaf" in result.searched:
+            share = chosen.min_data_in_leaf / searched_rows
+            chosen = chosen.with_values(min_data_in_leaf=min_leaf_rows(share, len(train.label)))
+        linear = None
+        if chosen.model_form == "linear+trees":
+            categorical = [spec.names.index(c) for c in spec.categorical]
+            linear = LinearBase(chosen.baseline_c).fit(train.features, train.label, categorical)
+        boosted = boosting.early_stopped(spec, train, validation, chosen, linear)
+    report = {**result.report(), "early_stopping_trees": boosted.trees}
+    log.info(
+        "model form %s, capacity %s (validation log loss %s)",
+        chosen.model_form,
+        result.capacity(),
+        report["validation_log_loss"],
+    )
     booster = lgb.Booster(model_str=boosted.booster.model_to_string(num_iteration=boosted.trees))
-    return ModelForm(name, boosted.trees, len(train.label), report), booster, linear
+    rows = boosted.train_rows or len(train.label)
+    form = ModelForm(chosen.model_form, boosted.trees, rows, report, chosen, result.without_fits())
+    return form, booster, linear
 
 
 def fit_form(
-    spec: FeatureSpec, parts: Sequence[Part], form: ModelForm, params: TrainParams
+    spec: FeatureSpec,
+    parts: Sequence[Part],
+    form: ModelForm,
+    params: TrainParams,
+    boosting: Boosting | None = None,
 ) -> tuple[lgb.Booster, LinearBase | None]:
     """The chosen form, fitted on the given windows together with the size early stopping found."""
-    both = Part(*_stacked(parts))
     linear = None
     if form.name == "linear+trees":
         categorical = [spec.names.index(c) for c in spec.categorical]
-        linear = LinearBase(params.baseline_c).fit(both.features, both.label, categorical)
-    init = None if linear is None else linear.margin(both.features)
-    trees = form.trees_for(len(both.label), params.num_boost_round)
-    return lgb.train(params.lightgbm(), _dataset(spec, both, init), num_boost_round=trees), linear
+        linear = LinearBase(params.baseline_c).fit(*_stacked(parts), categorical)
+    return (boosting or Boosting()).refit(spec, parts, form, params, linear), linear
 
 
-def fit_churn_model(
+def fit_chosen_model(
     spec: FeatureSpec,
     train: Part,
     validation: Part,
     calibration: Part,
     params: TrainParams,
     metadata: dict[str, Any],
-) -> ChurnModel:
-    """Booster (form and size chosen on validation), calibrator on the calibration window.
+    inner_folds: int = 0,
+    settled: np.ndarray | None = None,
+    boosting: Boosting | None = None,
+) -> tuple[ChurnModel, ModelForm]:
+    """Booster (form and capacity chosen on held-out rows), calibrator on the calibration
+    window; with the model, what the search chose and tried (logged by the pipeline).
 
     The calibrator maps the early-stopped booster's margins on the calibration window.
     With ``refit`` the served booster then learns from every window before test, keeping
     that calibrator: those windows hold the most recent labelled rows, and churn drifts.
     The test window stays unseen, so the test metrics judge exactly what is served.
+    ``inner_folds``, ``settled`` and ``boosting``: see :func:`choose_model_form`.
     """
-    form, booster, linear = choose_model_form(spec, train, validation, params)
+    form, booster, linear = choose_model_form(
+        spec, train, validation, params, inner_folds, settled=settled, boosting=boosting
+    )
+    params = form.params
     base_rate = float(np.mean(train.label))
     model = ChurnModel(
         spec=spec,
@@ -276,7 +487,9 @@ def fit_churn_model(
     )
     model.calibrator.fit(model.margin(calibration.features), calibration.label)
     if params.refit:
-        model.booster, model.linear = fit_form(spec, [train, validation, calibration], form, params)
+        model.booster, model.linear = fit_form(
+            spec, [train, validation, calibration], form, params, boosting
+        )
     model.card = model.card.replace(
         **form.report,
         trees=model.booster.num_trees(),
@@ -284,7 +497,7 @@ def fit_churn_model(
         params=params.as_dict(),
     )
     model.profile = FeatureProfile.fit(train.features, spec.names)
-    return model
+    return model, form
 
 
 def fit_baseline(

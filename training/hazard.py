@@ -112,9 +112,8 @@ class SurvivalReport:
 def hazard_params(params: TrainParams, rows_per_snapshot: float) -> dict:
     """LightGBM settings of the hazard booster: the churn model's, with the leaf minimum
     counted in snapshots rather than person-months (each snapshot repeats up to ``months``
-    times, and a leaf of 300 copies of 25 accounts learns accounts, not churn).
-
-    This is where a capacity search would plug in for the hazard booster.
+    times, and a leaf of 300 copies of 25 accounts learns accounts, not churn). ``params``
+    carry the capacity the search chose for the horizon model on the same snapshots.
     """
     settings = params.lightgbm()
     settings["min_data_in_leaf"] = max(1, round(params.min_data_in_leaf * rows_per_snapshot))

@@ -4,6 +4,8 @@ Event tables (``prepare_events``) and single labelled tables (``training.table``
 the same ``Prepared`` splits; from there one path fits, evaluates, plots and records.
 Everything that can refuse the data (too few rows, one class) runs before MLflow is
 touched, so a refused training leaves no run, no version and no moved alias behind.
+Evaluating a registered model on new labelled data is recorded here too, as a run that
+registers nothing.
 """
 
 from __future__ import annotations
@@ -23,17 +25,43 @@ from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import day_of, lifecycle_stage_codes, to_days
+from features.timeline import day_of, label_known_by, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
-from training.dataset import LABEL, SPLITS, SplitPlan, build_training_set, churn_days
-from training.evaluate import evaluate, finite, plot_evaluation, plot_importance, plot_shap_summary
-from training.fit import Part, TrainParams, fit_baseline, fit_churn_model
+from models.registry import LoadedModel
+from training import describe
+from training.dataset import (
+    LABEL,
+    MIN_POSITIVES,
+    MIN_ROWS,
+    SPLITS,
+    SplitPlan,
+    build_training_set,
+    churn_days,
+)
+from training.evaluate import (
+    evaluate,
+    finite,
+    plot_evaluation,
+    plot_importance,
+    plot_shap_summary,
+    stage_table,
+)
+from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_chosen_model
 from training.hazard import Origin, SurvivalReport, survival_report
 from training.progress import Steps
+from training.search import SearchResult
 from training.survival import Outcomes
 from training.survival_plots import metrics_table, plot_survival
-from training.track import Promotion, Registered, RunRecord, artifacts_dir, record_run
+from training.track import (
+    EvaluationRecord,
+    Promotion,
+    Registered,
+    RunRecord,
+    artifacts_dir,
+    record_evaluation,
+    record_run,
+)
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 2000
@@ -52,6 +80,10 @@ class Prepared:
     cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
     horizons: tuple[int, ...] = ()  # days of the time-to-churn model; () = none (table mode)
     outcomes: dict[str, Outcomes] = field(default_factory=dict)  # per split: as_of, churn day
+    # When the training window lives on a cluster (training.distributed), frames["train"] is
+    # a sample of it here, the spec was learnt from all of it, and boosting trains there.
+    spec: FeatureSpec | None = None
+    boosting: Boosting | None = None
 
     def columns(self, split: str) -> Columns:
         return frame_to_columns(self.frames[split].drop(columns=[LABEL, "split"], errors="ignore"))
@@ -69,6 +101,8 @@ class Trained:
     baseline_metrics: dict[str, float]
     test_probability: np.ndarray
     baseline_probability: np.ndarray
+    search: SearchResult | None = None  # the candidates scored on held-out rows
+    fitted: Fitted | None = None  # model and baseline, to score other rows (the backtest)
     survival: SurvivalReport | None = None
 
 
@@ -77,6 +111,7 @@ class TrainResult:
     trained: Trained
     registered: Registered
     summary: pd.DataFrame
+    note: str = ""  # what the run and its version say about themselves
 
 
 def static_columns_warning(tables: Tables) -> str | None:
@@ -111,12 +146,46 @@ def prepare_events(
         split: Outcomes(to_days(frame["as_of"]), churn_days(tables, frame))
         for split, frame in frames.items()
     }
-    summary = training.summary()
+    span = (training.data_start, training.data_end)
+    return describe_events(
+        frames,
+        training.summary(),
+        span,
+        training.dates,
+        tables,
+        horizon_days,
+        every,
+        plan,
+        exclude_columns,
+        horizons,
+        outcomes,
+    )
+
+
+def describe_events(
+    frames: dict[str, pd.DataFrame],
+    summary: pd.DataFrame,
+    span: tuple[dt.date, dt.date],
+    dates: Sequence[dt.date],
+    tables: Tables,
+    horizon_days: int,
+    every: str,
+    plan: SplitPlan,
+    exclude_columns: Sequence[str],
+    horizons: Sequence[int] = (),
+    outcomes: dict[str, Outcomes] | None = None,
+) -> Prepared:
+    """What a run records about event-table training data: window, rows, warnings.
+
+    ``tables`` need only hold the data set's shape (which tables and columns) and its
+    unknown-account counts: a cluster describes its data without collecting it. Without
+    ``outcomes`` (churn days after each snapshot) no time-to-churn model is trained.
+    """
     window = {
-        "data_start": training.data_start.isoformat(),
-        "data_end": training.data_end.isoformat(),
-        "first_as_of": training.dates[0].isoformat(),
-        "last_as_of": training.dates[-1].isoformat(),
+        "data_start": span[0].isoformat(),
+        "data_end": span[1].isoformat(),
+        "first_as_of": dates[0].isoformat(),
+        "last_as_of": dates[-1].isoformat(),
     }
     tags = {
         "mode": "events",
@@ -154,7 +223,7 @@ def prepare_events(
         tags=tags,
         params=params,
         horizons=tuple(sorted(horizons)),
-        outcomes=outcomes,
+        outcomes=outcomes or {},
     )
 
 
@@ -169,6 +238,7 @@ class Fitted:
     model: ChurnModel
     baseline: Any
     baseline_calibrator: Calibrator
+    search: SearchResult | None = None
 
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(model, baseline) calibrated probabilities for a feature matrix."""
@@ -183,24 +253,69 @@ def fit_splits(
     params: TrainParams,
     metadata: dict[str, Any],
     steps: Steps,
+    inner_folds: int = 0,
+    settled: np.ndarray | None = None,
+    spec: FeatureSpec | None = None,
+    boosting: Boosting | None = None,
 ) -> Fitted:
-    """Spec on train; booster (early stopping on validation) and calibrators on calibration."""
-    spec = FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
+    """Spec on train; booster (form and capacity chosen on validation, or on ``inner_folds``
+    of train + validation) and calibrators on calibration.
+
+    A spec learnt elsewhere (from a whole training window on a cluster) and a boosting
+    that trains there replace what this process would learn from ``columns["train"]``.
+    """
+    spec = spec or FeatureSpec.fit(columns["train"], columns["train"].get("account_id"))
     parts = {
         split: Part(spec.matrix(columns[split]), labels[split])
         for split in ("train", "validation", "calibration")
     }
+    budget = max(params.search_candidates, 2)
     with steps.step(
         f"training LightGBM on {len(labels['train']):,} rows x {len(spec.names)} features"
+        f" (up to {budget} candidates scored on held-out rows)"
     ):
-        model = fit_churn_model(
-            spec, parts["train"], parts["validation"], parts["calibration"], params, metadata
+        model, form = fit_chosen_model(
+            spec,
+            parts["train"],
+            parts["validation"],
+            parts["calibration"],
+            params,
+            metadata,
+            inner_folds,
+            settled,
+            boosting=boosting,
         )
     with steps.step("training the logistic-regression baseline"):
         baseline, baseline_calibrator = fit_baseline(
             spec, parts["train"], parts["validation"], parts["calibration"], params
         )
-    return Fitted(model, baseline, baseline_calibrator)
+    return Fitted(model, baseline, baseline_calibrator, form.search)
+
+
+def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
+    """Event data: the train rows whose labels were settled on the first validation date
+    (the rows validation may judge a model by having learnt from). None for a table, or
+    when too few rows would be left to learn from."""
+    horizon = prepared.metadata.get("horizon_days")
+    if prepared.cv_folds or not horizon:
+        return None
+    first_validation = int(to_days(prepared.frames["validation"]["as_of"]).min())
+    settled = label_known_by(to_days(prepared.frames["train"]["as_of"]), horizon, first_validation)
+    label = prepared.label("train")[settled]
+    if len(label) < MIN_ROWS["train"] or label.sum() < MIN_POSITIVES["train"]:
+        log.warning(
+            "only %d train rows have labels settled before the validation window: "
+            "validation judges models learnt from every train row",
+            len(label),
+        )
+        return None
+    return settled
+
+
+def search_folds(prepared: Prepared, params: TrainParams) -> int:
+    """A single table scores candidates on inner folds (its validation rows are few); event
+    data on the validation window, the dates right after train."""
+    return params.search_folds if prepared.cv_folds else 0
 
 
 def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> Trained:
@@ -208,7 +323,17 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
     with steps.step("deriving features"):
         columns = {split: prepared.columns(split) for split in SPLITS}
         labels = {split: prepared.label(split) for split in SPLITS}
-    fitted = fit_splits(columns, labels, params, dict(prepared.metadata), steps)
+    fitted = fit_splits(
+        columns,
+        labels,
+        params,
+        dict(prepared.metadata),
+        steps,
+        search_folds(prepared, params),
+        settled_train_rows(prepared),
+        prepared.spec,
+        prepared.boosting,
+    )
     with steps.step("evaluating on the test window"):
         stage = lifecycle_stage(columns["test"])
         probability, baseline_probability = fitted.probabilities(
@@ -217,8 +342,9 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         metrics = finite(evaluate(labels["test"], probability, stage))
         baseline_metrics = finite(evaluate(labels["test"], baseline_probability, stage))
     survival = None
-    if prepared.horizons:
-        survival = fit_survival(prepared, fitted.model, columns, params, steps)
+    if prepared.horizons and prepared.outcomes:
+        chosen = fitted.search.params if fitted.search is not None else params
+        survival = fit_survival(prepared, fitted.model, columns, chosen, steps)
         fitted.model.hazard = survival.model
         metrics.update(finite(survival.metrics))
     if prepared.cv_folds:
@@ -230,7 +356,14 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         metrics=metrics, baseline_metrics=baseline_metrics
     )
     return Trained(
-        fitted.model, metrics, baseline_metrics, probability, baseline_probability, survival
+        fitted.model,
+        metrics,
+        baseline_metrics,
+        probability,
+        baseline_probability,
+        fitted.search,
+        fitted,
+        survival,
     )
 
 
@@ -241,7 +374,8 @@ def fit_survival(
     params: TrainParams,
     steps: Steps,
 ) -> SurvivalReport:
-    """The time-to-churn model on the same snapshots and features, judged at both origins."""
+    """The time-to-churn model on the same snapshots and features, judged at both origins,
+    with the capacity the search chose for the horizon model (``params``)."""
     origin = Origin(
         "test", columns, prepared.outcomes, day_of(prepared.metadata["window"]["data_end"])
     )
@@ -280,6 +414,7 @@ def cross_validate(
             params,
             {},
             quiet,
+            search_folds(prepared, params),
         )
         features = fitted.model.matrix(_take(columns, fold_test))
         model_oof[fold_test], baseline_oof[fold_test] = fitted.probabilities(features)
@@ -342,6 +477,8 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     pd.DataFrame({"feature": model.spec.names, "gain": gain}).sort_values(
         "gain", ascending=False
     ).to_csv(tables / "feature_importance.csv", index=False)
+    if trained.search is not None:
+        trained.search.table().to_csv(tables / "search_candidates.csv", index=False)
     if trained.survival is not None:
         plot_survival(trained.survival, plots)
         metrics_table(trained.survival).to_csv(tables / "survival_metrics.csv")
@@ -354,19 +491,37 @@ def train_and_record(
     promote: Promotion = "first",
     steps: Steps | None = None,
     run_name: str | None = None,
+    kind: str = describe.TRAIN,
 ) -> TrainResult:
-    """Fit, evaluate, write artifacts, log the run and register the model."""
+    """Fit, evaluate, write artifacts, log the run and register the model.
+
+    The run is named ``<kind> <data end> <model form>`` unless ``run_name`` is given.
+    """
     steps = steps or Steps(enabled=False)
     trained = fit_and_evaluate(prepared, params, steps)
+    model = trained.model
+    card = model.card.to_json()
+    note = describe.training_note(
+        kind,
+        card,
+        prepared.summary,
+        trained.metrics,
+        trained.baseline_metrics,
+        len(model.spec.names),
+    )
     with artifacts_dir() as out_dir:
         with steps.step("plotting"):
             write_artifacts(prepared, trained, out_dir)
         with steps.step(f"logging to MLflow at {redact(settings.resolved_tracking_uri)}"):
-            model = trained.model
             features = model.spec
             record = RunRecord(
                 model=model,
-                params={**prepared.params, **params.as_dict(), "features": len(features.names)},
+                params={
+                    **prepared.params,
+                    **(model.card.params or params.as_dict()),
+                    "features": len(features.names),
+                    **search_params(trained.search),
+                },
                 metrics={
                     **trained.metrics,
                     **{
@@ -391,7 +546,21 @@ def train_and_record(
                 input_example=prepared.frames["test"]
                 .drop(columns=[LABEL, "split"])
                 .head(EXAMPLE_ROWS),
-                run_name=run_name,
+                run_name=run_name
+                or describe.run_name(kind, describe.data_end_of(card), model.card.model_form),
+                note=note,
+                baseline_note=describe.baseline_note(trained.baseline_metrics),
+                model_description=describe.model_description(
+                    settings.model_name,
+                    settings.champion_alias,
+                    model.horizon_days,
+                    (model.card.mapping or {}).get("label"),
+                    features.names,
+                    str(settings.playbook) if settings.playbook else describe.DEFAULT_PLAYBOOK,
+                ),
+                stage_table=stage_table(
+                    {"lightgbm": trained.metrics, "baseline": trained.baseline_metrics}
+                ),
                 extra_json={
                     "feature_spec.json": {
                         "features": features.names,
@@ -408,4 +577,56 @@ def train_and_record(
                 },
             )
             registered = record_run(record, settings, promote=promote)
-    return TrainResult(trained=trained, registered=registered, summary=prepared.summary)
+    return TrainResult(trained=trained, registered=registered, summary=prepared.summary, note=note)
+
+
+def record_model_evaluation(
+    loaded: LoadedModel,
+    data_end: dt.date,
+    dates: Sequence[dt.date],
+    label: np.ndarray,
+    probability: np.ndarray,
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    settings: Settings,
+) -> str:
+    """An evaluation of ``loaded`` on labelled snapshots (``eval_*`` ``metrics``) as a run:
+    figures, plots, note. It registers no model and moves no alias; returns the run id."""
+    version = f"v{loaded.version}" if loaded.version else None
+    shown = f"{loaded.name} version {loaded.version}" if loaded.version else redact(loaded.uri)
+    model = loaded.model
+    card = model.card.to_json()
+    with artifacts_dir() as out_dir:
+        plot_evaluation(label, {shown: probability}, out_dir / "plots")
+        record = EvaluationRecord(
+            run_name=describe.run_name(describe.EVALUATE, data_end, model.card.model_form, version),
+            note=describe.evaluation_note(
+                shown, card, data_end, dates, params.get("horizon_days"), metrics
+            ),
+            params={**params, "model_uri": redact(loaded.uri)},
+            metrics=metrics,
+            tags={
+                "mode": "evaluation",
+                "evaluated.model": str(loaded.name),
+                "evaluated.version": str(loaded.version),
+                "evaluated.run_id": str(loaded.run_id),
+                "window.data_end": data_end.isoformat(),
+                "window.first_as_of": str(dates[0]),
+                "window.last_as_of": str(dates[-1]),
+            },
+            stage_table=stage_table({shown: metrics}, prefix="eval"),
+            artifacts_dir=out_dir,
+        )
+        return record_evaluation(record, settings)
+
+
+def search_params(search: SearchResult | None) -> dict[str, Any]:
+    """What the run says about the search beside the chosen values (logged as params)."""
+    if search is None:
+        return {}
+    return {
+        "search.candidates": len(search.candidates),
+        "search.scored_on": search.scored_on,
+        "search.searched": ",".join(search.searched) or "none (model form only)",
+        "search.fixed": ",".join(sorted(search.params.fixed)) or "none",
+    }

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +25,8 @@ import pandas as pd
 from features.timeline import add_months, day_of, months_between, to_days
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from features.tables import Tables
 
 AHEAD_MONTHS = 12
@@ -228,7 +229,7 @@ def project_retention(
     tables: Tables, end: dt.date | None = None, ahead: int = AHEAD_MONTHS
 ) -> CohortProjection:
     """sBG projections of every signup cohort of the recorded history, and their backtest."""
-    from training.report import cohort_retention
+    from training.report.monthly import cohort_retention
 
     end = end or tables.data_end()
     span = months_between(np.array([day_of(tables.data_start())]), np.array([day_of(end)]))
@@ -239,18 +240,13 @@ def project_retention(
     )
 
 
-def plot_projection(
-    projection: pd.DataFrame, summary: pd.DataFrame, out_dir: Path, shown: int = 6
-) -> Path:
+def projection_figure(projection: pd.DataFrame, summary: pd.DataFrame, shown: int = 6) -> Figure:
     """Observed retention of a few cohorts with their sBG projections, and the backtest
     error of each method."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figure, (curves, errors) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure = Figure(figsize=(12, 4.5), layout="constrained")
+    curves, errors = figure.subplots(1, 2)
     cohorts = projection["cohort"].drop_duplicates().tolist()
     picked = cohorts[:: max(1, len(cohorts) // shown)][:shown]
     for i, cohort in enumerate(picked):
@@ -273,8 +269,4 @@ def plot_projection(
     errors.set_ylabel("mean absolute error (% points)")
     errors.set_title(f"Backtest: last {HOLDOUT_MONTHS} observed months hidden")
     errors.grid(alpha=0.3, axis="y")
-    figure.tight_layout()
-    path = out_dir / "cohort_projection.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure

@@ -17,7 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +26,12 @@ from features.settings import Settings
 from models.champion import AliasOwner
 from models.lease import Lease
 from models.registry import LoadedModel, Registry, load_model
+from training.describe import RETRAIN, with_decision
 from training.evaluate import evaluate, finite
 from training.fit import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
 from training.progress import Steps
+from training.track import describe_run
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "retrain.lock"
@@ -153,11 +155,14 @@ def retrain(
     steps: Steps | None = None,
     run_name: str | None = None,
     lease: Lease | None = None,
+    realized: Callable[[str], Mapping[str, float]] | None = None,
 ) -> RetrainResult:
     """Train a challenger, compare it with the champion on the same window, promote the winner.
 
     The caller holds :func:`retrain_guard` for the whole job (data preparation included)
     and passes its ``lease``, checked once more before the alias moves.
+    ``realized(version)`` gives the champion's realized figures from the prediction log
+    (``training.outcomes.champion_outcomes``), recorded on the run as ``champion_realized_*``.
     """
     steps = steps or Steps(enabled=False)
     owner = AliasOwner.of(settings)
@@ -165,22 +170,28 @@ def retrain(
         champion = current_champion(owner, settings)
         previous = champion_metrics(champion, prepared) if champion is not None else None
     trained = train_and_record(
-        prepared, params, settings, promote="never", steps=steps, run_name=run_name
+        prepared, params, settings, promote="never", steps=steps, run_name=run_name, kind=RETRAIN
     )
     metrics = trained.trained.metrics
     failures = check_challenger(metrics, settings.retrain_min_churners, settings.retrain_max_ece)
     verdict = judge(metrics, previous, settings.retrain_min_gain, failures)
     registry, run_id = owner.registry, trained.registered.run_id
+    judged = None if champion is None else str(champion.version)
 
     def decide(decision: str, reason: str) -> None:
+        """The run's decision tags, and (once final) its note and its version's description."""
         registry.call(
             "tag the retrain run", registry.client.set_tag, run_id, "retrain.decision", decision
         )
         registry.call(
             "tag the retrain run", registry.client.set_tag, run_id, "retrain.reason", reason
         )
+        if decision != "promoting":
+            note = with_decision(
+                trained.note, decision == "promoted", reason, settings.champion_alias, judged
+            )
+            describe_run(registry, settings.model_name, run_id, trained.registered.version, note)
 
-    judged = None if champion is None else str(champion.version)
     if judged is not None:
         registry.call(
             "tag the retrain run",
@@ -189,7 +200,8 @@ def retrain(
             "retrain.champion_version",
             judged,
         )
-        for key, value in (previous or {}).items():
+        figures = {**(previous or {}), **(realized(judged) if realized else {})}
+        for key, value in figures.items():
             registry.call(
                 "log the champion's figures",
                 registry.client.log_metric,

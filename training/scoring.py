@@ -11,6 +11,7 @@ import pandas as pd
 from features.schema import Columns
 from features.timeline import days_to_datetime
 from models.bundle import ChurnModel
+from models.profile import FeatureProfile, ProfileTally
 from models.value import expected_remaining_value, revenue_at_risk
 
 
@@ -24,7 +25,8 @@ def score_frame(
     """One row per snapshot, riskiest reasons as text columns ``driver_1``.. ``driver_k``;
     with a time-to-churn model also ``churn_probability_{H}d`` per horizon,
     ``expected_months_remaining`` and ``expected_remaining_value``."""
-    scores = model.score(columns, explain=drivers > 0)
+    rows = len(columns["account_id"])  # LightGBM cannot explain an empty batch (a partition)
+    scores = model.score(columns, explain=drivers > 0 and rows > 0)
     mrr = columns.get("mrr", np.full(len(scores.probability), np.nan))
     out = pd.DataFrame(
         {
@@ -45,9 +47,10 @@ def score_frame(
             survival.expected_months(discount_rate), mrr, gross_margin
         )
     if drivers > 0:
-        found = model.drivers(columns, scores, drivers)
+        found = model.drivers(columns, scores, drivers) if rows else []
         for k in range(drivers):
-            out[f"driver_{k + 1}"] = [row[k].reason if len(row) > k else None for row in found]
+            reasons = [row[k].reason if len(row) > k else None for row in found]
+            out[f"driver_{k + 1}"] = pd.Series(reasons, dtype=str)
     return out
 
 
@@ -118,18 +121,28 @@ DRIFT_LEVELS = ("stable", "moderate", "major")
 def drift_frame(model: ChurnModel, columns: Columns) -> pd.DataFrame:
     """Per model feature: population stability index against the training profile, its
     level, and the missing share then and now; the most shifted first."""
+    return drift_report(model, training_profile(model).tally(model.matrix(columns)))
+
+
+def training_profile(model: ChurnModel) -> FeatureProfile:
     from features.errors import ModelError
 
     if model.profile is None:
         raise ModelError("this model has no training feature profile to compare against")
-    features = model.matrix(columns)
-    psi = model.profile.stability(features)
+    return model.profile
+
+
+def drift_report(model: ChurnModel, tally: ProfileTally) -> pd.DataFrame:
+    """The drift table of :func:`drift_frame` from a tally of today's feature matrix (merged
+    across partitions on a cluster)."""
+    profile = training_profile(model)
+    psi = profile.stability_of(tally)
     frame = pd.DataFrame(
         {
             "feature": list(psi),
             "psi": list(psi.values()),
-            "missing_in_training": model.profile.missing,
-            "missing_now": np.isnan(features).mean(axis=0) if len(features) else np.nan,
+            "missing_in_training": profile.missing,
+            "missing_now": tally.missing_share(),
         }
     )
     frame["level"] = np.select(

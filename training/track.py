@@ -3,9 +3,12 @@
 Everything a data scientist compares in the MLflow UI is logged under stable names:
 params (model and data settings), metrics (DESIGN.md section 10 keys), the input
 dataset, tags (data window, horizon, git commit, package version), plots and tables
-as artifacts, and the model as a pyfunc with signature and input example. The version
-gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no champion
-exists or when asked to. Any failure before the alias moves leaves it untouched.
+as artifacts (the per-stage metrics as a table the UI shows), and the model as a pyfunc
+with signature and input example. Runs are named and described in words
+(``training.describe``), the experiment is marked as a model-training one, and
+evaluations of a registered model are runs of their own (they register nothing). The
+version gets the bundle's SHA-256 as a tag; the ``champion`` alias moves only when no
+champion exists or when asked to. Any failure before the alias moves leaves it untouched.
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ from models.bundle import ChurnModel
 from models.champion import PROMOTION_TAG, AliasOwner
 from models.pyfunc import BUNDLE_ARTIFACT, ChurnPyfunc
 from models.registry import BUNDLE_FILE, SHA_TAG, SIGNED_TAG, Registry
+from training.describe import (
+    BASELINE,
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_NOTE,
+    NOTE_TAG,
+    experiment_kind_to_set,
+    trial_name,
+)
 
 log = logging.getLogger(__name__)
 MODEL_ARTIFACT = "model"
+STAGE_TABLE = "tables/metrics_by_stage.json"  # mlflow.log_table: shown as a table in the UI
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,6 +64,23 @@ class RunRecord:
     input_example: pd.DataFrame  # a few snapshot rows (model input example)
     run_name: str | None = None
     extra_json: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # the run's description, and its registered version's
+    baseline_note: str = ""
+    model_description: str = ""  # the registered model's: what it predicts, from what
+    stage_table: pd.DataFrame | None = None
+
+
+@dataclass
+class EvaluationRecord:
+    """What one `churn evaluate` hands to MLflow: a run of its own, no model, no alias."""
+
+    run_name: str
+    note: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    stage_table: pd.DataFrame
+    artifacts_dir: Path
 
 
 @dataclass(frozen=True)
@@ -79,7 +108,20 @@ def configure(settings: Settings) -> str:
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
+    mark_training_experiment({} if experiment is None else experiment.tags)
     return experiment_id
+
+
+def mark_training_experiment(tags: Mapping[str, str]) -> None:
+    """Mark the current experiment as model training (its kind for the UI, which otherwise
+    guesses GenAI) and describe it, unless someone already chose otherwise."""
+    import mlflow
+
+    kind = experiment_kind_to_set(tags.get(EXPERIMENT_KIND_TAG))
+    if kind is not None:
+        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, kind)
+    if not tags.get(NOTE_TAG):
+        mlflow.set_experiment_tag(NOTE_TAG, EXPERIMENT_NOTE)
 
 
 def git_commit() -> str:
@@ -150,6 +192,7 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
                     "bundle_sha256": sha,
                     "git_commit": git_commit(),
                     "code_version": code_version(),
+                    NOTE_TAG: record.note,
                 }
             )
             mlflow.log_params(_flat(record.params))
@@ -163,8 +206,10 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
             mlflow.log_artifacts(str(record.artifacts_dir))
             for name, payload in record.extra_json.items():
                 mlflow.log_dict(payload, name)
-            with mlflow.start_run(run_name="baseline-logistic-regression", nested=True):
-                mlflow.set_tag("role", "baseline")
+            if record.stage_table is not None:
+                mlflow.log_table(record.stage_table, STAGE_TABLE)
+            with mlflow.start_run(run_name=BASELINE, nested=True):
+                mlflow.set_tags({"role": "baseline", NOTE_TAG: record.baseline_note})
                 mlflow.log_params(_flat(record.baseline_params))
                 mlflow.log_metrics(record.baseline_metrics)
             output = _example_output(record)
@@ -178,10 +223,58 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
                 pip_requirements=pip_requirements(),
             )
             version = _register(settings.model_name, info.model_uri, run_id, version_tags)
+            describe_version(registry, settings.model_name, version, record.note)
+            if record.model_description:
+                registry.call(
+                    "describe the registered model",
+                    registry.client.update_registered_model,
+                    settings.model_name,
+                    description=record.model_description,
+                )
         promoted = _maybe_promote(AliasOwner.of(settings, registry), version, promote)
     return Registered(
         run_id, experiment_id, version, promoted, f"models:/{settings.model_name}/{version}"
     )
+
+
+def describe_version(registry: Registry, model_name: str, version: str, note: str) -> None:
+    """The registered version carries its run's summary as its description."""
+    if note:
+        registry.call(
+            f"describe {model_name} version {version}",
+            registry.client.update_model_version,
+            model_name,
+            version,
+            description=note,
+        )
+
+
+def describe_run(registry: Registry, model_name: str, run_id: str, version: str, note: str) -> None:
+    """Replace a training run's note and its version's description (a retrain adds its
+    decision once the verdict is known)."""
+    registry.call("describe the run", registry.client.set_tag, run_id, NOTE_TAG, note)
+    describe_version(registry, model_name, version, note)
+
+
+def record_evaluation(record: EvaluationRecord, settings: Settings) -> str:
+    """Log an evaluation as a run of its own; it registers no model and moves no alias."""
+    import mlflow
+
+    configure(settings)
+    with mlflow.start_run(run_name=record.run_name) as run:
+        mlflow.set_tags(
+            {
+                **record.tags,
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+                NOTE_TAG: record.note,
+            }
+        )
+        mlflow.log_params(_flat(record.params))
+        mlflow.log_metrics(record.metrics)
+        mlflow.log_artifacts(str(record.artifacts_dir))
+        mlflow.log_table(record.stage_table, STAGE_TABLE)
+    return run.info.run_id
 
 
 def optional_inputs(signature: Any) -> Any:
@@ -249,3 +342,138 @@ def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def artifacts_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="churn-artifacts-") as scratch:
         yield Path(scratch)
+
+
+# --- churn tune: a parent run, a nested run per trial (training/tune.py) ------------------------
+
+
+class TuneTracker:
+    """Records a tune in MLflow: parent run ``tune <data end>``, nested ``trial <n>`` runs.
+
+    Each trial's run is opened and closed within the trial, so an interrupted tune leaves
+    every finished trial recorded; the parent carries the best so far at every moment.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def trial(
+        self, number: int, values: dict[str, Any], metrics: dict[str, float], state: str, note: str
+    ) -> None:
+        import mlflow
+
+        with mlflow.start_run(run_name=trial_name(number), nested=True):
+            mlflow.set_tags(
+                {"role": "trial", "trial.number": str(number), "trial.state": state, NOTE_TAG: note}
+            )
+            mlflow.log_params(_flat(values))
+            mlflow.log_metrics(metrics)
+
+    def best(self, number: int, values: dict[str, Any], loss: float) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        client.log_metric(self.run_id, "best_validation_log_loss", loss, step=number)
+        client.set_tag(self.run_id, "best_trial", str(number))
+        for key, value in values.items():
+            client.set_tag(self.run_id, f"best.{key}", str(value))
+
+
+@contextlib.contextmanager
+def tune_run(
+    settings: Settings, name: str, params: dict[str, Any], tags: dict[str, str], note: str
+) -> Iterator[TuneTracker]:
+    """The parent run of a tune; nested trial runs are started inside it."""
+    import mlflow
+
+    configure(settings)
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.set_tags(
+            {
+                **tags,
+                "role": "tune",
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+                NOTE_TAG: note,
+            }
+        )
+        mlflow.log_params(_flat(params))
+        yield TuneTracker(run.info.run_id)
+
+
+def finish_tune(run_id: str, note: str, out: Path | None, interrupted: bool) -> None:
+    """Final words on the parent run: the summary note and the params file as an artifact."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_tag(run_id, NOTE_TAG, note)
+    client.set_tag(run_id, "tune.interrupted", str(interrupted).lower())
+    if out is not None and out.is_file():
+        client.log_artifact(run_id, str(out))
+
+
+# --- backtests (issue 13): one parent run, a nested run per origin ------------------------
+
+
+@dataclass(frozen=True)
+class OriginRun:
+    """One origin of a backtest, as a nested run named by its date."""
+
+    name: str
+    note: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+@dataclass
+class BacktestRecord:
+    """What one backtest hands to MLflow."""
+
+    run_name: str
+    note: str
+    params: dict[str, Any]
+    metrics: dict[str, float]  # means over the judged origins
+    series: dict[str, list[float]]  # per-origin metrics, logged with step = origin number
+    tags: dict[str, str]
+    origins: list[OriginRun]
+    artifacts_dir: Path
+
+
+def record_backtest(record: BacktestRecord, settings: Settings) -> str:
+    """Log the parent run (params, means, per-origin series, tables and plots) and one
+    nested run per origin; the parent's run id."""
+    import math
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    configure(settings)
+    with mlflow.start_run(run_name=record.run_name) as parent:
+        mlflow.set_tags(
+            {
+                **record.tags,
+                NOTE_TAG: record.note,
+                "git_commit": git_commit(),
+                "code_version": code_version(),
+            }
+        )
+        mlflow.log_params(_flat(record.params))
+        mlflow.log_metrics(record.metrics)
+        now = int(time.time() * 1000)
+        series = [
+            Metric(key, value, now, step)
+            for key, values in record.series.items()
+            for step, value in enumerate(values)
+            if not math.isnan(value)
+        ]
+        for start in range(0, len(series), 1000):  # MLflow takes up to 1,000 per batch
+            mlflow.MlflowClient().log_batch(
+                parent.info.run_id, metrics=series[start : start + 1000]
+            )
+        mlflow.log_artifacts(str(record.artifacts_dir))
+        for origin in record.origins:
+            with mlflow.start_run(run_name=origin.name, nested=True):
+                mlflow.set_tags({**origin.tags, NOTE_TAG: origin.note})
+                mlflow.log_metrics(origin.metrics)
+        return parent.info.run_id

@@ -5,12 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from service.deps import ServicesDep, json_response, not_ready_message
+from service.deps import ServicesDep, json_response
 from service.errors import NotReady
 from service.routes.score import ERRORS
 from service.schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
+NOT_READY = "no model loaded yet; GET /v1/model (with a key) says why"
 
 
 @router.get("/health", response_model=Health, summary="Liveness")
@@ -21,10 +22,11 @@ async def health() -> Response:
 
 @router.get("/ready", response_model=Ready, responses={503: ERRORS[503]}, summary="Readiness")
 async def ready(services: ServicesDep) -> Response:
-    """200 once this worker has a model; 503 (with the last load error) until then."""
+    """200 once this worker has a model; 503 until then. Open to anyone, so it says no more:
+    the reason (the last load error, the model URI) is in the authenticated /v1/model."""
     current = services.holder.current
     if current is None:
-        raise NotReady(not_ready_message(services.holder))
+        raise NotReady(NOT_READY)
     return json_response({"status": "ready", "model": current.ref})
 
 

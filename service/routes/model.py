@@ -18,7 +18,10 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get(
-    "/model", response_model=ModelInfo, responses={503: ERRORS[503]}, summary="The served model"
+    "/model",
+    response_model=ModelInfo,
+    responses={code: ERRORS[code] for code in (401, 403, 503)},
+    summary="The served model",
 )
 async def model_info(services: ServicesDep) -> Response:
     """Name, version, run id, training window, horizon, test metrics, features, and the

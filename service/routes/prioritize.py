@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.deps import (
-    answering,
-    check_batch,
-    json_body_doc,
-    json_response,
-    note_accounts,
-    read_body,
-)
+from service.deps import answering, handle_batch, json_body_doc
 from service.routes.score import ERRORS
-from service.schemas import PRIORITIZE, PrioritizeRequest, PrioritizeResponse
+from service.schemas import PrioritizeRequest, PrioritizeResponse
 
 router = APIRouter(prefix="/v1", tags=["prioritize"])
 
@@ -33,7 +28,8 @@ async def prioritize(request: Request) -> Response:
     (`value: "lifetime"`: expected_remaining_value). Accounts without `mrr` are never chosen
     (their revenue is unknown)."""
     services, serving = answering(request)
-    body = await read_body(request, PRIORITIZE)
-    check_batch(len(body.accounts), services.settings)
-    note_accounts(request, [a.account_id for a in body.accounts])
-    return json_response(services.scorer.prioritize(serving, body))
+
+    def rank(body: PrioritizeRequest) -> dict[str, Any]:
+        return services.scorer.prioritize(serving, body)
+
+    return await handle_batch(request, services, services.requests.prioritize, rank)

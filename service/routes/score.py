@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from features.schema import AccountSnapshot
 from service.deps import (
     answering,
-    check_batch,
     explain_flag,
+    handle_batch,
     json_body_doc,
     json_response,
     note_accounts,
     read_body,
 )
+from service.errors import InvalidRequest
 from service.schemas import (
-    SCORE_BATCH,
     SNAPSHOT,
     AccountScore,
     Failure,
@@ -27,7 +29,11 @@ from service.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["score"])
 ERRORS = {
+    401: {"model": Failure, "description": "No API key sent (when keys are configured)"},
+    403: {"model": Failure, "description": "Wrong API key"},
+    408: {"model": Failure, "description": "The body did not arrive in time"},
     413: {"model": Failure, "description": "Body or batch above the limit"},
+    415: {"model": Failure, "description": "The body is not declared as JSON"},
     422: {"model": ValidationFailure, "description": "Invalid input; `loc` names the field"},
     503: {"model": Failure, "description": "No model loaded yet"},
 }
@@ -48,7 +54,10 @@ async def score(request: Request) -> Response:
     explain = explain_flag(request)
     snapshot = await read_body(request, SNAPSHOT)
     note_accounts(request, [snapshot.account_id])
-    return json_response(await services.coalescer.score(serving, snapshot, explain))
+    result = await services.coalescer.score(serving, snapshot, explain)
+    if "error" in result:
+        raise InvalidRequest([{"loc": ["body"], "msg": result["error"], "type": "unscorable"}])
+    return json_response(result)
 
 
 @router.post(
@@ -60,11 +69,13 @@ async def score(request: Request) -> Response:
 )
 async def score_batch(request: Request) -> Response:
     """`{"accounts": [...]}`, up to CHURN_BATCH_LIMIT (default 10,000) accounts, scored in one
-    vectorised call; one result per account, in the order sent."""
+    vectorised call; one result per account, in the order sent (an account that cannot be
+    scored gets `{"account_id", "error"}` there instead, and the others their scores)."""
     services, serving = answering(request)
     explain = explain_flag(request)
-    batch = await read_body(request, SCORE_BATCH)
-    check_batch(len(batch.accounts), services.settings)
-    note_accounts(request, [a.account_id for a in batch.accounts])
-    results = services.scorer.score(serving, batch.accounts, "score_batch", explain)
-    return json_response({"accounts": results, "model": serving.ref})
+
+    def score(batch: ScoreBatchRequest) -> dict[str, Any]:
+        results = services.scorer.score(serving, batch.accounts, "score_batch", explain)
+        return {"accounts": results, "model": serving.ref}
+
+    return await handle_batch(request, services, services.requests.score_batch, score)

@@ -148,3 +148,79 @@ def test_missing_directory(tmp_path: Path) -> None:
 def test_data_start_and_end(tables) -> None:
     assert str(tables.data_start()) == "2023-06-30"  # first NPS answer (signups do not count)
     assert str(tables.data_end()) == "2024-08-01"  # last contact
+
+
+# --- values no conversion may silently corrupt ------------------------------------------------
+
+
+def test_never_sentinel_reads_as_no_date_with_a_warning_that_counts(frames, caplog) -> None:
+    frames["accounts"]["churn_date"] = ["9999-12-31", "9999-12-31"]
+    with caplog.at_level(logging.WARNING):
+        tables = load_tables(None, frames)
+    assert tables.accounts["churn_date"].isna().all()
+    message = "accounts.churn_date: 2 row(s) dated 9999-12-31 read as no date (first: row 1)"
+    assert message in tables.warnings and message in caplog.text
+
+
+def test_sentinel_as_a_typed_date_column_keeps_the_accounts_active(frames, tmp_path) -> None:
+    """A Parquet date column holding 9999-12-31 (pandas cannot hold it in nanoseconds)."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    never = [dt.date(9999, 12, 31), None]
+    frames["accounts"]["churn_date"] = pd.array(never, dtype=pd.ArrowDtype(pa.date32()))
+    for name, frame in frames.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    tables = load_tables(tmp_path)
+    assert tables.accounts["churn_date"].isna().all()
+    from features.snapshot import active_points
+
+    assert len(active_points(tables, ["2024-06-30"])) == 2
+
+
+@pytest.mark.parametrize("value", ["1600-01-01", "2262-04-12", "0001-01-01", "9000-01-01"])
+def test_dates_outside_the_supported_range_name_table_column_and_rows(frames, value) -> None:
+    frames["tickets"].loc[1, "opened_date"] = value
+    expect_error(frames, "tickets", "opened_date", [2], "outside the supported dates")
+
+
+def test_supported_range_ends_are_accepted(frames) -> None:
+    frames["accounts"]["renewal_date"] = ["1900-01-01", "2200-12-31"]
+    tables = load_tables(None, frames)
+    assert tables.accounts["renewal_date"].dt.year.tolist() == [1900, 2200]
+
+
+def test_infinite_number_is_an_error(frames) -> None:
+    frames["subscriptions"].loc[1, "mrr"] = np.inf
+    expect_error(frames, "subscriptions", "mrr", [2], "is not a finite number")
+
+
+def test_infinite_text_number_in_a_csv_is_an_error(frames, tmp_path) -> None:
+    for name, frame in frames.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    accounts = (tmp_path / "accounts.csv").read_text().replace("400.0", "inf")
+    (tmp_path / "accounts.csv").write_text(accounts)
+    with pytest.raises(DataError) as caught:
+        load_tables(tmp_path)
+    assert (caught.value.table, caught.value.column, caught.value.rows) == ("accounts", "mrr", [1])
+    assert "mrr is not a finite number in 1 row(s); first: row 1: inf" in str(caught.value)
+
+
+def test_infinite_attribute_is_an_error(frames) -> None:
+    frames["accounts"]["employees"] = [120.0, -np.inf]
+    expect_error(frames, "accounts", "employees", [2], "is not a finite number")
+
+
+def test_empty_accounts_table_is_an_error(frames) -> None:
+    frames["accounts"] = frames["accounts"].head(0)
+    with pytest.raises(DataError, match="accounts: the table has no rows") as caught:
+        load_tables(None, frames)
+    assert caught.value.table == "accounts"
+
+
+def test_a_long_bad_value_is_quoted_short(frames) -> None:
+    frames["accounts"].loc[0, "contract_type"] = "x" * 100_000
+    with pytest.raises(DataError) as caught:
+        load_tables(None, frames)
+    assert len(str(caught.value)) < 200 and "xxx..." in str(caught.value)

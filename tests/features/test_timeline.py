@@ -20,6 +20,7 @@ from features.timeline import (
     next_term_end_one,
     normalize_contract_type,
     observation_dates,
+    to_days,
 )
 
 
@@ -80,6 +81,31 @@ def test_one_account_renews_as_the_vectorised_rule_says(
     as_of = day_of(anchor) + offset
     vectorised = next_term_end(days(anchor.isoformat()), np.array([as_of]), np.array([term]))[0]
     assert next_term_end_one(day_of(anchor), as_of, term) == vectorised
+
+
+@given(
+    st.integers(-1_000_000, 3_000_000),  # years about -770 to 10,200: beyond Python's dates
+    st.integers(0, 500_000),
+    st.sampled_from([1, 12, 36]),
+)
+def test_one_account_renews_as_the_vectorised_rule_says_at_any_date(
+    anchor: int, offset: int, term: int
+) -> None:
+    """A tenure of 20,000 months, or a date in year 9999, used to overflow ``datetime.date``."""
+    as_of = anchor + offset
+    vectorised = next_term_end(np.array([anchor]), np.array([as_of]), np.array([term]))[0]
+    assert next_term_end_one(anchor, as_of, term) == vectorised
+
+
+def test_days_beyond_pandas_nanoseconds_are_not_wrapped() -> None:
+    import pandas as pd
+
+    dates = pd.Series(np.array(["9999-12-31", "1600-01-01", "NaT"], dtype="datetime64[s]"))
+    assert to_days(dates).tolist() == [
+        (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days,
+        (dt.date(1600, 1, 1) - dt.date(1970, 1, 1)).days,
+        MISSING_DAY,
+    ]
 
 
 def test_one_account_without_a_term_has_no_renewal() -> None:

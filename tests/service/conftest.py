@@ -35,6 +35,7 @@ from service.holder import ModelHolder, RegistrySource
 AS_OF = "2025-06-01"
 AS_OF_DAY = float((np.datetime64(AS_OF) - np.datetime64("1970-01-01")).astype(int))
 KEY = "test-key-0123456789"
+ADMIN_KEY = "admin-key-0123456789"
 
 
 def snapshot_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -187,6 +188,7 @@ def make_client(registry: FakeRegistry, tmp_path: Path) -> Iterator[Callable[...
     clients: list[TestClient] = []
 
     def make(load: bool = True, **overrides: Any) -> TestClient:
+        overrides.setdefault("reload_min_seconds", 0)
         settings = Settings(home=tmp_path, model_poll_seconds=0, **overrides)
         holder = ModelHolder(settings, RegistrySource(settings, registry.load, registry.peek))
         if load:
@@ -315,6 +317,24 @@ def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Se
     served = Served(f"http://127.0.0.1:{port}", process, log)
     served.wait(lambda: served.get("/health").status_code == 200, what="/health")
     return served
+
+
+def serve_refused(
+    tmp: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `churn serve` that is expected to stop at start-up; its exit code and output."""
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "PROMETHEUS_"))
+    }
+    environment.update({"CHURN_HOME": str(tmp), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port()), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        cwd=tmp,
+    )
 
 
 def today() -> str:

@@ -6,19 +6,20 @@ import pytest
 
 from features.errors import ModelError
 
-from .conftest import KEY, fit_model, snapshot
+from .conftest import ADMIN_KEY, KEY, fit_model, snapshot
 
 AUTH = {"X-API-Key": KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture
 def admin(make_client):
-    return make_client(api_keys=KEY)
+    return make_client(api_keys=KEY, admin_keys=ADMIN_KEY)
 
 
 def test_reload_swaps_to_the_new_champion(admin, registry) -> None:
     registry.publish(fit_model(seed=3, rounds=60), "2")
-    response = admin.post("/admin/reload", headers=AUTH)
+    response = admin.post("/admin/reload", headers=ADMIN)
     assert response.status_code == 200
     assert response.json() == {
         "reloaded": True,
@@ -30,13 +31,13 @@ def test_reload_swaps_to_the_new_champion(admin, registry) -> None:
 
 def test_reload_of_the_served_version_changes_nothing(admin, registry) -> None:
     loads = registry.loads
-    response = admin.post("/admin/reload", headers=AUTH)
+    response = admin.post("/admin/reload", headers=ADMIN)
     assert response.json()["reloaded"] is False and registry.loads == loads
 
 
 def test_forced_reload_loads_again(admin, registry) -> None:
     loads = registry.loads
-    assert admin.post("/admin/reload?force=true", headers=AUTH).json()["reloaded"] is True
+    assert admin.post("/admin/reload?force=true", headers=ADMIN).json()["reloaded"] is True
     assert registry.loads == loads + 1
 
 
@@ -45,7 +46,7 @@ def test_failed_reload_keeps_the_old_model_and_says_why(admin, registry) -> None
         ModelError("model bundle bundle.churn has SHA-256 abc, expected def: refusing to load"),
         "2",
     )
-    response = admin.post("/admin/reload", headers=AUTH)
+    response = admin.post("/admin/reload", headers=ADMIN)
     assert response.status_code == 503
     assert response.json() == {
         "detail": "loading models:/churn-model@champion failed (still serving version 1): "
@@ -56,7 +57,7 @@ def test_failed_reload_keeps_the_old_model_and_says_why(admin, registry) -> None
 
 def test_failed_reload_is_visible_in_model_info(admin, registry) -> None:
     registry.publish(ModelError("checksum mismatch"), "2")
-    admin.post("/admin/reload", headers=AUTH)
+    admin.post("/admin/reload", headers=ADMIN)
     info = admin.get("/v1/model", headers=AUTH).json()
     assert info["version"] == "1"
     assert info["last_reload"]["ok"] is False
@@ -68,5 +69,5 @@ def test_failed_reload_is_visible_in_model_info(admin, registry) -> None:
 
 def test_failed_reload_is_counted_in_metrics(admin, registry) -> None:
     registry.publish(ModelError("broken"), "2")
-    admin.post("/admin/reload", headers=AUTH)
+    admin.post("/admin/reload", headers=ADMIN)
     assert "churn_model_reload_failures_total 1.0" in admin.get("/metrics").text

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 import pytest
+from click.testing import Result
 
 from features.schema import AccountSnapshot
 from features.snapshot import active_points, build_snapshots
@@ -204,28 +205,76 @@ def test_monitor_reports_the_drift_of_every_model_feature(
     assert "mean churn probability" in done.stdout
 
 
-def test_report_writes_monthly_figures_cohorts_and_plots(demo_data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    done = churn("report", "--data", str(demo_data), "--out", str(out), home=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    monthly = pd.read_csv(out / "monthly.csv")
-    assert len(monthly) == 30  # 2023-01 .. 2025-06, whole months of the demo data
-    assert (monthly["lost"] == monthly[["lost_early", "lost_mid", "lost_late"]].sum(axis=1)).all()
-    assert monthly["churn_rate"].between(0, 1).all()
-    assert (out / "cohorts.csv").is_file()
-    assert {p.name for p in (out / "plots").iterdir()} == {
-        "monthly_churn.png",
-        "cohort_retention.png",
-        "cohort_projection.png",
-    }
-    projection = pd.read_csv(out / "cohort_projection.csv")
-    backtest = pd.read_csv(out / "cohort_backtest.csv")
-    assert projection["projected"].between(0, 1).all()
-    assert set(backtest["method"]) == {"sbg", "straight_line", "exponential"}
-    assert "Cohort retention projected" in done.stdout
-
-
 def test_score_without_a_champion_is_a_clear_error(demo_data: Path, tmp_path: Path) -> None:
     done = churn("score", "--data", str(demo_data), "--out", str(tmp_path / "s.csv"), home=tmp_path)
     assert done.returncode == 3
     assert "has no alias 'champion'" in done.stderr or "churn-model" in done.stderr
+
+
+# --- bad exports: a clear error, and nothing on disk changes -------------------------------------
+# In-process (typer's runner, the same command function and error mapping): a process each
+# would cost seconds of imports.
+
+
+def snapshot_command(data: Path, out: Path) -> Result:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    return CliRunner().invoke(
+        app, ["snapshot", "--data", str(data), "--as-of", "2024-06-01", "--out", str(out)]
+    )
+
+
+def bad_export(tmp_path: Path, **accounts_columns: list) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    accounts = {"account_id": ["a", "b"], "signup_date": ["2024-01-10", "2024-02-01"]}
+    pd.DataFrame({**accounts, **accounts_columns}).to_csv(data / "accounts.csv", index=False)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("columns", "said"),
+    [
+        (
+            {"churn_date": ["1600-01-01", None]},
+            "accounts.churn_date: churn_date is outside the supported dates 1900-01-01 to "
+            "2200-12-31 in 1 row(s); first: row 1: '1600-01-01'",
+        ),
+        (
+            {"mrr": [100.0, float("inf")]},
+            "accounts.mrr: mrr is not a finite number in 1 row(s); first: row 2: inf",
+        ),
+        (
+            {"seats": ["3", "1e400"]},
+            "accounts.seats: seats is not a finite number in 1 row(s); first: row 2: inf",
+        ),
+    ],
+)
+def test_a_bad_export_exits_2_and_leaves_the_output_alone(
+    tmp_path: Path, columns: dict, said: str
+) -> None:
+    out = tmp_path / "snapshots.csv"
+    out.write_text("the previous good output\n")
+    done = snapshot_command(bad_export(tmp_path, **columns), out)
+    assert done.exit_code == 2 and done.stderr == f"error: {said}\n"
+    assert out.read_text() == "the previous good output\n"
+
+
+def test_an_empty_accounts_table_exits_2(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "accounts.csv").write_text("account_id,signup_date\n")
+    done = snapshot_command(data, tmp_path / "x.csv")
+    assert done.exit_code == 2 and done.stderr.startswith("error: accounts: the table has no rows")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_never_sentinel_keeps_accounts_active_and_says_so(tmp_path: Path, caplog) -> None:
+    data = bad_export(tmp_path, churn_date=["9999-12-31", "9999-12-31"])
+    out = tmp_path / "snapshots.csv"
+    done = snapshot_command(data, out)
+    assert done.exit_code == 0, done.output
+    assert "accounts.churn_date: 2 row(s) dated 9999-12-31 read as no date" in caplog.text
+    assert len(pd.read_csv(out)) == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from features.errors import ModelError
 from service.schemas import ModelInfo
 
 
@@ -33,7 +36,24 @@ def test_health_is_up_without_a_model(make_client) -> None:
 def test_ready_is_503_until_a_model_is_loaded(make_client) -> None:
     response = make_client(load=False).get("/ready")
     assert response.status_code == 503
-    assert response.json() == {"detail": "no model loaded yet (models:/churn-model@champion)"}
+    assert response.json() == {"detail": "no model loaded yet; GET /v1/model (with a key) says why"}
+
+
+def test_ready_says_nothing_of_the_failure_and_model_info_says_it_redacted(
+    make_client, registry
+) -> None:
+    registry.publish(ModelError("cannot reach http://alice:s3cret@mlflow:5000/api"), "2")
+    client = make_client(load=False)
+    with pytest.raises(ModelError):
+        client.app.state.services.holder.load_blocking(force=True)
+    ready = client.get("/ready")
+    assert ready.json() == {"detail": "no model loaded yet; GET /v1/model (with a key) says why"}
+    info = client.get("/v1/model")
+    assert info.status_code == 503
+    assert info.json() == {
+        "detail": "no model loaded yet (models:/churn-model@champion): last attempt failed: "
+        "cannot reach http://mlflow:5000/api"
+    }
 
 
 def test_ready_names_the_model_once_loaded(client) -> None:

@@ -215,7 +215,9 @@ def test_empty_batch_is_422(client) -> None:
 
 
 def test_malformed_json_is_422(client) -> None:
-    assert error(client.post("/v1/score", content=b'{"account_id": "A1",')) == {
+    body = b'{"account_id": "A1",'
+    response = client.post("/v1/score", content=body, headers={"Content-Type": "application/json"})
+    assert error(response) == {
         "loc": ["body"],
         "msg": "Invalid JSON: EOF while parsing a value at line 1 column 20",
         "type": "json_invalid",

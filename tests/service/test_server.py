@@ -16,19 +16,21 @@ from features.schema import AccountSnapshot, records_to_columns
 from models.bundle import ChurnModel
 
 from .conftest import (
+    ADMIN_KEY,
     AS_OF,
     KEY,
     Served,
     accounts,
     corrupt,
     fit_model,
-    free_port,
     register,
+    serve_refused,
     snapshot,
     start_server,
 )
 
 AUTH = {"X-API-Key": KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +165,9 @@ def test_concurrent_burst_has_no_5xx(served: Served) -> None:
 
     async def burst() -> list[int]:
         limits = httpx.Limits(max_connections=16)
+        headers = {**AUTH, "Content-Type": "application/json"}
         async with httpx.AsyncClient(
-            base_url=served.url, limits=limits, timeout=30, headers=AUTH
+            base_url=served.url, limits=limits, timeout=30, headers=headers
         ) as client:
             calls = [client.post("/v1/score", content=bodies[i % len(bodies)]) for i in range(300)]
             return [r.status_code for r in await asyncio.gather(*calls)]
@@ -202,7 +205,15 @@ def store(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("registry")
     (tmp / "home").mkdir()
     server = start_server(
-        tmp, "--workers", "1", env={"CHURN_API_KEYS": KEY, "CHURN_MODEL_POLL_SECONDS": "0.5"}
+        tmp,
+        "--workers",
+        "1",
+        env={
+            "CHURN_API_KEYS": KEY,
+            "CHURN_ADMIN_KEYS": ADMIN_KEY,
+            "CHURN_MODEL_POLL_SECONDS": "0.5",
+            "CHURN_RELOAD_MIN_SECONDS": "0",
+        },
     )
     yield server, tmp / "home"
     server.stop()
@@ -218,11 +229,14 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     champion is refused (old model keeps serving, error in /v1/model); a good one swaps in."""
     server, home = store
     server.wait(
-        lambda: "last attempt failed" in server.get("/ready").text,
+        lambda: "last attempt failed" in server.get("/v1/model", headers=AUTH).text,
         timeout=60,
         what="a first failed load",
     )
-    ready = server.get("/ready")
+    assert server.get("/ready").json() == {
+        "detail": "no model loaded yet; GET /v1/model (with a key) says why"
+    }
+    ready = server.get("/v1/model", headers=AUTH)
     assert ready.status_code == 503
     assert ready.json()["detail"].startswith(
         "no model loaded yet (models:/churn-model@champion): last attempt failed: "
@@ -245,7 +259,7 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
         "churn-model", "champion", "3"
     )
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 503
     assert "failed (still serving version 2)" in reload.json()["detail"]
     assert "SHA-256" in reload.json()["detail"] and "refusing to load" in reload.json()["detail"]
@@ -258,7 +272,7 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
     assert server.post("/v1/score", json=snapshot(), headers=AUTH).json()["model"]["version"] == "2"
 
     register(fit_model(seed=8), home, promote=True)
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 200 and reload.json()["model"]["version"] == "4"
     assert server.post("/v1/score", json=snapshot(), headers=AUTH).json()["model"]["version"] == "4"
 
@@ -266,30 +280,13 @@ def test_registry_lifecycle(store, model: ChurnModel) -> None:
 def test_invalid_configuration_stops_the_server_with_the_reason(
     tmp_path: Path, bundle: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURN_", "PROMETHEUS_"))}
-    env.update({"CHURN_HOME": str(tmp_path), "CHURN_PLAYBOOK": str(tmp_path / "absent.toml")})
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--workers",
-            "2",
-            "--model",
-            str(bundle),
-            "--port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
+    done = serve_refused(
+        tmp_path,
+        "--workers",
+        "2",
+        "--model",
+        str(bundle),
+        env={"CHURN_PLAYBOOK": str(tmp_path / "absent.toml")},
     )
     assert done.returncode == 1
     assert (
@@ -297,3 +294,19 @@ def test_invalid_configuration_stops_the_server_with_the_reason(
         in done.stderr
     )
     assert "error: the server could not start: see the error logged above" in done.stderr
+
+
+def test_a_killed_workers_gauges_leave_metrics(served: Served) -> None:
+    """Runs last with `served`: a worker killed outright never removes its live gauges
+    itself; the supervisor does when it replaces it."""
+    import os
+    import signal
+
+    victim = served.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    served.wait(
+        lambda: str(victim) not in served.ready_workers() and len(served.ready_workers()) == 2,
+        timeout=90,
+        what="the replacement worker, and the killed one's gauges gone",
+    )
+    assert f'pid="{victim}"' not in served.get("/metrics").text

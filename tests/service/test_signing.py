@@ -11,9 +11,10 @@ import pytest
 from models.archive import key_id
 from models.bundle import ChurnModel
 
-from .conftest import KEY, fit_model, snapshot, start_server
+from .conftest import ADMIN_KEY, KEY, fit_model, snapshot, start_server
 
 AUTH = {"X-API-Key": KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
 SIGNING_KEY = "s" * 40
 OTHER_KEY = "o" * 40
 
@@ -30,6 +31,8 @@ def signed_server(model: ChurnModel, tmp_path_factory: pytest.TempPathFactory):
         str(path),
         env={
             "CHURN_API_KEYS": KEY,
+            "CHURN_ADMIN_KEYS": ADMIN_KEY,
+            "CHURN_RELOAD_MIN_SECONDS": "0",
             "CHURN_SIGNING_KEY": SIGNING_KEY,
             "CHURN_MODEL_POLL_SECONDS": "0.3",
         },
@@ -57,14 +60,14 @@ def test_a_bundle_signed_with_another_key_is_refused_and_the_old_model_keeps_ser
         f"signed with another key (key id {key_id(OTHER_KEY.encode())}"
         in (info["last_reload"]["error"])
     )
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 503 and "signed with another key" in reload.json()["detail"]
     scored = server.post("/v1/score", json=snapshot(), headers=AUTH)
     assert scored.status_code == 200 and 0 <= scored.json()["churn_probability"] <= 1
     assert "not authenticated" not in server.log.read_text()
 
     fit_model(seed=6).save(path, signing_key=SIGNING_KEY.encode())  # the key holder's next one
-    reload = server.post("/admin/reload", headers=AUTH)
+    reload = server.post("/admin/reload", headers=ADMIN)
     assert reload.status_code == 200 and reload.json()["reloaded"] is True
     assert server.get("/v1/model", headers=AUTH).json()["sha256"] != first
 

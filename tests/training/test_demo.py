@@ -321,3 +321,63 @@ def test_decision_days_fall_on_anniversaries() -> None:
 def test_bad_arguments_are_refused(tmp_path: Path, change: dict[str, object], message: str) -> None:
     with pytest.raises(ChurnError, match=message):
         generate_demo(tmp_path, **{**SMALL, **change})  # type: ignore[arg-type]
+
+
+# --- the set is written whole or not at all ---------------------------------------------------
+
+TINY = {**SMALL, "accounts": 40, "truth_paths": 4}
+
+
+def interrupt_after(tables: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next run is killed (Ctrl-C) after writing ``tables`` tables."""
+    written: list[Path] = []
+
+    def write_then_die(frame: pd.DataFrame, path: Path) -> None:
+        if len(written) == tables:
+            raise KeyboardInterrupt
+        frame.to_parquet(path, index=False)
+        written.append(path)
+
+    monkeypatch.setattr(demo, "write_table", write_then_die)
+
+
+def test_an_interrupted_run_leaves_the_previous_set_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "demo"
+    generate_demo(out, seed=0, **TINY)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    interrupt_after(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo(out, seed=1, **TINY)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary folder left
+
+
+def test_an_interrupted_first_run_leaves_nothing_for_make_to_take_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_after(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo(tmp_path / "demo", seed=0, **TINY)
+    assert list(tmp_path.iterdir()) == []  # no demo/accounts.parquet: `make run` generates again
+
+
+def test_a_new_set_replaces_the_old_one_whole(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    generate_demo(out, seed=0, **TINY)
+    first = (out / "accounts.parquet").read_bytes()
+    generate_demo(out, seed=1, **TINY)
+    assert (out / "accounts.parquet").read_bytes() != first
+    assert sorted(p.name for p in out.iterdir()) == sorted(demo.DEMO_FILES)
+
+
+def test_a_folder_holding_other_files_is_refused_and_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ChurnError) as refused:
+        generate_demo(tmp_path, seed=0, **TINY)
+    assert str(refused.value) == (
+        f"{tmp_path} holds files that are not demo tables (notes.txt): the demo data set "
+        "replaces its folder whole, so give a new or empty folder"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

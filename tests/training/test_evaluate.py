@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.evaluate import evaluate, expected_calibration_error, finite, top_share
+from training.evaluate import (
+    evaluate,
+    expected_calibration_error,
+    finite,
+    stage_table,
+    top_share,
+)
 
 
 def test_ece_is_zero_when_each_bin_matches_its_rate() -> None:
@@ -56,3 +62,30 @@ def test_metric_keys_overall_and_per_stage() -> None:
 def test_undefined_metrics_are_left_out_not_zero() -> None:
     metrics = finite(evaluate(np.zeros(20), np.full(20, 0.1)))
     assert "test_roc_auc" not in metrics and metrics["test_brier"] == pytest.approx(0.01)
+
+
+def test_stage_table_has_a_row_per_model_and_stage_present() -> None:
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 200)
+    stage = np.repeat([0, 2], 100)  # no account in the mid stage
+    model = evaluate(label, np.clip(label * 0.4 + rng.random(200) * 0.6, 0, 1), stage)
+    baseline = evaluate(label, rng.random(200), stage)
+    table = stage_table({"lightgbm": model, "baseline": baseline})
+    assert list(zip(table["model"], table["stage"], strict=True)) == [
+        ("lightgbm", "all"),
+        ("lightgbm", "early"),
+        ("lightgbm", "late"),
+        ("baseline", "all"),
+        ("baseline", "early"),
+        ("baseline", "late"),
+    ]
+    late = table[(table["model"] == "lightgbm") & (table["stage"] == "late")].iloc[0]
+    assert late["rows"] == 100 and late["roc_auc"] == pytest.approx(
+        model["test_roc_auc_late"], abs=1e-4
+    )
+
+
+def test_stage_table_leaves_an_undefined_metric_empty() -> None:
+    metrics = finite(evaluate(np.zeros(20), np.linspace(0, 1, 20)))  # one class: no ROC-AUC
+    table = stage_table({"model": metrics})
+    assert len(table) == 1 and np.isnan(table.loc[0, "roc_auc"]) and table.loc[0, "rows"] == 20

@@ -11,7 +11,7 @@ from features.derive import FeatureSpec
 from features.errors import ModelError
 from models.linear import LinearBase
 from training.evaluate import expected_calibration_error
-from training.fit import Part, TrainParams, fit_baseline, fit_churn_model, load_params
+from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model, load_params
 
 
 def test_pairs_override_the_file_and_are_typed(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def windows(
 
 def test_refit_sizes_the_booster_for_every_window_before_test() -> None:
     spec, (train, validation, calibration, _) = windows()
-    model = fit_churn_model(
+    model, _ = fit_chosen_model(
         spec, train, validation, calibration, TrainParams(model_form="trees"), {}
     )
     rows = len(train.label) + len(validation.label) + len(calibration.label)
@@ -83,7 +83,7 @@ def test_refit_sizes_the_booster_for_every_window_before_test() -> None:
 
 def test_without_refit_the_early_stopped_booster_is_served() -> None:
     spec, (train, validation, calibration, _) = windows()
-    model = fit_churn_model(
+    model, _ = fit_chosen_model(
         spec, train, validation, calibration, TrainParams(model_form="trees", refit=False), {}
     )
     assert model.card.trees == model.card.early_stopping_trees
@@ -91,7 +91,7 @@ def test_without_refit_the_early_stopped_booster_is_served() -> None:
 
 def test_refit_model_stays_calibrated_on_unseen_rows() -> None:
     spec, (train, validation, calibration, fresh) = windows()
-    model = fit_churn_model(spec, train, validation, calibration, TrainParams(), {})
+    model, _ = fit_chosen_model(spec, train, validation, calibration, TrainParams(), {})
     probability = model.calibrator.transform(model.margin(fresh.features))
     assert expected_calibration_error(fresh.label, probability) <= 0.02
     assert abs(probability.mean() - fresh.label.mean()) <= 0.01
@@ -107,3 +107,14 @@ def test_baseline_learns_from_the_same_windows_as_the_model() -> None:
         categorical,
     )
     np.testing.assert_allclose(baseline.coef_, every.coef_)
+
+
+def test_values_from_the_file_and_pairs_are_fixed_settings_defaults_are_not(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "params.toml"
+    file.write_text("[params]\nnum_leaves = 16\n")
+    params = load_params(file, ["lambda_l2=3"], {"search_candidates": 2})
+    assert params.search_candidates == 2
+    assert params.fixed == {"num_leaves", "lambda_l2"}
+    assert "fixed" not in params.as_dict()

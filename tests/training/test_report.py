@@ -10,7 +10,7 @@ import pytest
 
 from features.errors import DataError
 from features.tables import validate_tables
-from training.report import cohort_retention, monthly_figures
+from training.report.monthly import annualized, cohort_retention, monthly_figures
 
 END = dt.date(2024, 3, 31)
 
@@ -110,3 +110,53 @@ def test_cohorts_show_the_share_still_active_after_k_months() -> None:
     assert "2023-06-01" not in cohorts.index.strftime(
         "%Y-%m-%d"
     )  # before the history: survivors only
+
+
+def test_a_thousand_customers_losing_75_is_a_7_5_percent_month() -> None:
+    churn = [None] * 925 + ["2024-02-10"] * 75
+    accounts = pd.DataFrame(
+        {
+            "account_id": [f"a{i}" for i in range(1000)],
+            "signup_date": "2023-11-01",
+            "churn_date": churn,
+        }
+    )
+    monthly = monthly_figures(validate_tables({"accounts": accounts}), dt.date(2024, 2, 29))
+    february = monthly.set_index("month").loc["2024-02-01"]
+    assert (february["customers_start"], february["lost"]) == (1000, 75)
+    assert february["churn_rate"] == 0.075
+    assert february["annualized_churn_rate"] == pytest.approx(1 - 0.925**12)
+
+
+def test_five_percent_a_month_is_about_46_percent_a_year() -> None:
+    assert annualized(0.05) == pytest.approx(0.4596, abs=1e-4)
+    assert annualized(0.0) == 0.0 and annualized(1.0) == 1.0
+
+
+def test_gross_additions_are_new_customers_over_customers_at_the_start(monthly) -> None:
+    january = monthly.loc["2024-01-01"]
+    assert january["gross_additions_rate"] == pytest.approx(2 / 2)
+
+
+def test_a_month_the_history_starts_inside_is_not_whole() -> None:
+    later = tables()
+    contacts = pd.DataFrame({"account_id": ["old"], "date": ["2024-01-15"]})
+    accounts = later.accounts.assign(signup_date=pd.Timestamp("2023-06-01"), churn_date=pd.NaT)
+    mid_month = validate_tables({"accounts": accounts, "contacts": contacts})
+    months = monthly_figures(mid_month, END)["month"].dt.strftime("%Y-%m")
+    assert list(months) == ["2024-02", "2024-03"]
+
+
+def test_cohort_shares_are_exact_on_a_hand_made_cohort() -> None:
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "signup_date": ["2024-01-05", "2024-01-10", "2024-01-20", "2024-01-25"],
+            "churn_date": ["2024-01-30", "2024-03-01", None, None],
+        }
+    )
+    contacts = pd.DataFrame({"account_id": ["a"], "date": ["2024-01-01"]})
+    data = validate_tables({"accounts": accounts, "contacts": contacts})
+    january = cohort_retention(data, dt.date(2024, 6, 30), horizon_months=3).loc["2024-01-01"]
+    assert january["accounts"] == 4
+    assert list(january[[0, 1, 2, 3]]) == [1.0, 0.75, 0.5, 0.5]

@@ -97,6 +97,11 @@ def retrained(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("home")
     first = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert first.returncode == 0, first.stderr[-3000:]
+    scores = ("--as-of", "2025-01-01", "--out", str(home / "scores.csv"))  # logs the champion
+    scored = churn(
+        "score", "--data", str(demo_data), *scores, tracking_uri=mlflow_server, home=home
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
     second = churn("retrain", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert second.returncode == 0, second.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
@@ -120,6 +125,29 @@ def test_an_equal_challenger_is_registered_but_the_champion_stays(retrained) -> 
     assert "does not beat the champion's" in run.tags["retrain.reason"]
     assert run.metrics["champion_test_roc_auc"] == pytest.approx(run.metrics["test_roc_auc"])
     assert "kept the champion (version 1)" in retrained["second"].stdout
+
+
+def test_retrain_runs_are_named_by_data_end_and_model_form(retrained) -> None:
+    for run in retrained["runs"].values():
+        tags = run.data.tags
+        assert run.info.run_name == f"retrain {tags['window.data_end']} {tags['model_form']}"
+
+
+def test_a_retrain_note_and_version_description_give_the_decision(retrained) -> None:
+    client = retrained["client"]
+    for version, decision in (
+        ("1", "Decision: promoted to @champion: there is no champion yet."),
+        ("2", "Decision: kept the champion (version 1): test_roc_auc"),
+    ):
+        note = retrained["runs"][version].data.tags["mlflow.note.content"]
+        assert note.startswith("Retrained LightGBM") and decision in note
+        assert client.get_model_version(MODEL, version).description == note
+
+
+def test_a_retrain_records_the_champion_s_realized_figures(retrained) -> None:
+    metrics = retrained["runs"]["2"].data.metrics
+    assert 0 < metrics["champion_realized_roc_auc"] <= 1
+    assert metrics["champion_realized_churners"] > 0 and metrics["champion_realized_accounts"] > 0
 
 
 def test_a_retrain_that_fails_leaves_the_champion_and_registers_nothing(

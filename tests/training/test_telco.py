@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from training.compare import references_cross_validated, short_of_references
 from training.fit import TrainParams
 from training.pipeline import fit_and_evaluate
 from training.progress import Steps
-from training.table import TableMapping, clean_table, prepare_table, read_export
+from training.table import CV_FOLDS, TableMapping, clean_table, prepare_table, read_export
 
 TELCO = (
     Path(__file__).resolve().parents[2]
@@ -73,3 +74,15 @@ def test_cross_validated_auc_reaches_the_floor_at_parity_with_the_baseline(telco
 def test_out_of_fold_predictions_are_calibrated(telco) -> None:
     _, trained = telco
     assert trained.metrics["cv_ece"] <= 0.02
+
+
+def test_cross_validated_model_reaches_lightgbm_defaults_and_logistic_regression(telco) -> None:
+    """The folds `churn train --table` cross-validates on; floors of bench/quality.py."""
+    clean, trained = telco
+    params = TrainParams()
+    references = references_cross_validated(
+        prepare_table(clean, source=str(TELCO), seed=params.seed), CV_FOLDS, params.seed
+    )
+    print(references)
+    scores = {"roc_auc": trained.metrics["cv_roc_auc"], "pr_auc": trained.metrics["cv_pr_auc"]}
+    assert not short_of_references(scores, references), (scores, references)

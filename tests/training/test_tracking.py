@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,13 +24,16 @@ PLOTS = {
 MODEL = "churn-model"
 
 
-def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProcess:
+def churn(
+    *args: str, tracking_uri: str, home: Path, **settings: str
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "CHURN_TRACKING_URI": tracking_uri,
         "CHURN_HOME": str(home),
         "CHURN_HORIZONS": "none",  # the time-to-churn model has its own tests (test_commands)
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        **{f"CHURN_{key.upper()}": value for key, value in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
@@ -43,15 +47,7 @@ def churn(*args: str, tracking_uri: str, home: Path) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def first_run(mlflow_server: str, demo_data: Path, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("home")
-    done = churn(
-        "train",
-        "--data",
-        str(demo_data),
-        "--run-name",
-        "first",
-        tracking_uri=mlflow_server,
-        home=home,
-    )
+    done = churn("train", "--data", str(demo_data), tracking_uri=mlflow_server, home=home)
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     version = client.get_model_version_by_alias(MODEL, "champion")
@@ -126,6 +122,142 @@ def test_baseline_is_a_nested_run_with_the_same_metric_keys(first_run) -> None:
     model_keys = {k for k in run.data.metrics if k.startswith("test_")}
     assert {k for k in children[0].data.metrics if k.startswith("test_")} <= model_keys
     assert "test_roc_auc" in children[0].data.metrics
+
+
+def test_experiment_is_marked_as_model_training(first_run) -> None:
+    experiment = first_run["client"].get_experiment(first_run["run"].info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "`train`" in experiment.tags["mlflow.note.content"]
+
+
+def test_training_run_is_named_by_its_data_end_and_model_form(first_run) -> None:
+    run = first_run["run"]
+    tags = run.data.tags
+    assert run.info.run_name == f"train {tags['window.data_end']} {tags['model_form']}"
+
+
+def test_training_run_note_gives_window_rows_and_figures_against_baseline(first_run) -> None:
+    run, baseline = first_run["run"], baseline_of(first_run)
+    note, tags = run.data.tags["mlflow.note.content"], run.data.tags
+    assert f"on events {tags['window.data_start']}..{tags['window.data_end']}" in note
+    assert f"test {int(tags['rows.test']):,} (" in note
+    model_auc, baseline_auc = (
+        run.data.metrics["test_roc_auc"],
+        baseline.data.metrics["test_roc_auc"],
+    )
+    assert f"ROC-AUC {model_auc:.3f} (baseline {baseline_auc:.3f})" in note
+    assert f"top-decile lift {run.data.metrics['test_lift_top10']:.2f}" in note
+
+
+def test_baseline_run_is_named_and_described(first_run) -> None:
+    baseline = baseline_of(first_run)
+    assert baseline.info.run_name == "baseline"
+    auc = baseline.data.metrics["test_roc_auc"]
+    assert f"ROC-AUC {auc:.3f}" in baseline.data.tags["mlflow.note.content"]
+
+
+def test_version_description_is_the_run_note(first_run) -> None:
+    assert first_run["version"].description == first_run["run"].data.tags["mlflow.note.content"]
+
+
+def test_registered_model_says_horizon_features_and_playbook(first_run) -> None:
+    description = first_run["client"].get_registered_model(MODEL).description
+    features = first_run["run"].data.params["features"]
+    assert "within 90 days" in description and f"Features ({features}):" in description
+    assert "playbook at service/playbook.toml" in description
+
+
+def test_per_stage_metrics_are_a_table_the_ui_shows(first_run, tmp_path: Path) -> None:
+    client, run = first_run["client"], first_run["run"]
+    logged = json.loads(run.data.tags["mlflow.loggedArtifacts"])
+    assert {"path": "tables/metrics_by_stage.json", "type": "table"} in logged
+    # the file itself: client.load_table searches the process-global store, not the client's
+    table = read_table(client, run.info.run_id, tmp_path)
+    assert set(table["model"]) == {"lightgbm", "baseline"}
+    late = table[(table["model"] == "lightgbm") & (table["stage"] == "late")].iloc[0]
+    assert late["roc_auc"] == pytest.approx(run.data.metrics["test_roc_auc_late"], abs=1e-4)
+
+
+def read_table(client: MlflowClient, run_id: str, into: Path) -> pd.DataFrame:
+    path = client.download_artifacts(run_id, "tables/metrics_by_stage.json", str(into))
+    return pd.read_json(path, orient="split")
+
+
+def baseline_of(first_run: dict):
+    client, run = first_run["client"], first_run["run"]
+    (child,) = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    return child
+
+
+@pytest.fixture(scope="module")
+def evaluated(first_run, mlflow_server: str, demo_data: Path) -> dict:
+    """`churn evaluate` of the champion, with the registry as it was before and after."""
+    client = first_run["client"]
+    before = client.search_model_versions(f"name='{MODEL}'")
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    done = churn(
+        "evaluate",
+        "--data",
+        str(demo_data),
+        "--last",
+        "1",
+        tracking_uri=mlflow_server,
+        home=first_run["home"],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = client.search_runs(
+        [first_run["run"].info.experiment_id], filter_string="tags.mode = 'evaluation'"
+    )
+    return {
+        "client": client,
+        "run": run,
+        "champion": champion,
+        "versions_before": len(before),
+        "versions_after": len(client.search_model_versions(f"name='{MODEL}'")),
+        "champion_after": client.get_model_version_by_alias(MODEL, "champion"),
+    }
+
+
+def test_evaluate_is_a_named_run_with_its_figures(evaluated, first_run) -> None:
+    run, champion = evaluated["run"], evaluated["champion"]
+    tags = first_run["run"].data.tags
+    assert run.info.run_name == (
+        f"evaluate {tags['window.data_end']} {tags['model_form']} v{champion.version}"
+    )
+    assert run.info.experiment_id == first_run["run"].info.experiment_id
+    auc = run.data.metrics["eval_roc_auc"]
+    note = run.data.tags["mlflow.note.content"]
+    assert f"Evaluated {MODEL} version {champion.version}" in note and f"ROC-AUC {auc:.3f}" in note
+    assert "At training (its test window): ROC-AUC" in note
+    logged = json.loads(run.data.tags["mlflow.loggedArtifacts"])
+    assert {"path": "tables/metrics_by_stage.json", "type": "table"} in logged
+
+
+def test_evaluate_registers_nothing_and_moves_no_alias(evaluated) -> None:
+    assert evaluated["versions_after"] == evaluated["versions_before"]
+    assert evaluated["champion_after"].version == evaluated["champion"].version
+    run = evaluated["run"]
+    logged = evaluated["client"].search_logged_models(
+        [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert len(logged) == 0
+
+
+def test_ui_replaces_a_guessed_experiment_kind_and_links_the_training_runs(
+    mlflow_server: str, tmp_path: Path
+) -> None:
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment_id = client.create_experiment(
+        "guessed", tags={"mlflow.experimentKind": "genai_development_inferred"}
+    )
+    done = churn("ui", tracking_uri=mlflow_server, home=tmp_path, experiment="guessed")
+    assert done.returncode == 0, done.stderr[-2000:]
+    tags = client.get_experiment(experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    link = f"{mlflow_server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    assert link in done.stdout
 
 
 def test_first_version_becomes_champion_with_its_checksum(first_run) -> None:

@@ -6,14 +6,13 @@ beside it, to show how much the two can differ. Revenue figures weigh each accou
 its MRR at the month's start (from the subscription history when there is one): gross
 MRR churn, and net revenue retention of the accounts that were there at the start.
 Losses are split by lifecycle stage at churn (early 0-3 months, mid 3-12, late 12+),
-because they have different causes.
+because they have different causes. A monthly rate is also shown annualized,
+``1 - (1 - m)^12``: 5% a month loses about 46% of a book in a year, not 60%.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,11 +30,12 @@ from features.timeline import (
     lifecycle_stage_codes,
 )
 
+MONTHS_PER_YEAR = 12
 
-@dataclass(frozen=True)
-class ChurnReport:
-    monthly: pd.DataFrame  # one row per calendar month
-    cohorts: pd.DataFrame  # signup month x months since signup -> share still active
+
+def annualized(monthly_rate: np.ndarray | pd.Series | float) -> np.ndarray | pd.Series | float:
+    """A monthly churn rate compounded over a year: ``1 - (1 - m)^12``."""
+    return 1 - (1 - monthly_rate) ** MONTHS_PER_YEAR
 
 
 def month_starts(first: dt.date, last: dt.date) -> np.ndarray:
@@ -46,18 +46,21 @@ def month_starts(first: dt.date, last: dt.date) -> np.ndarray:
     return np.array([day_of(m.date()) for m in months], dtype=np.int64)
 
 
+def whole_months(tables: Tables, end: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(first day, first day of the next month) of every calendar month lying wholly
+    inside the data, as day numbers."""
+    starts = month_starts(tables.data_start(), end)
+    nexts = add_months(starts, 1)
+    whole = (starts >= day_of(tables.data_start())) & (nexts <= day_of(end) + 1)
+    if not whole.any():
+        raise DataError(f"the data ({tables.data_start()} to {end}) holds no whole calendar month")
+    return starts[whole], nexts[whole]
+
+
 def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
     """Customers, new, lost (by stage), churn and retention rates, MRR churn and net
     revenue retention for every whole month of the recorded history."""
-    end = end or tables.data_end()
-    starts = month_starts(tables.data_start(), end)
-    nexts = add_months(starts, 1)
-    starts, nexts = (
-        starts[nexts <= day_of(end) + 1],
-        nexts[nexts <= day_of(end) + 1],
-    )  # whole months only
-    if len(starts) == 0:
-        raise DataError(f"the data ({tables.data_start()} to {end}) holds no whole calendar month")
+    starts, nexts = whole_months(tables, end or tables.data_end())
     signup = account_days(tables.accounts, "signup_date")
     churn = account_days(tables.accounts, "churn_date")
     at_start = active_on(signup[:, None], churn[:, None], starts[None, :])  # accounts x months
@@ -89,7 +92,9 @@ def monthly_figures(tables: Tables, end: dt.date | None = None) -> pd.DataFrame:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["churn_rate"] = frame["lost"] / frame["customers_start"]
+        frame["annualized_churn_rate"] = annualized(frame["churn_rate"])
         frame["retention_rate"] = (frame["customers_end"] - frame["new"]) / frame["customers_start"]
+        frame["gross_additions_rate"] = frame["new"] / frame["customers_start"]
         frame["gross_mrr_churn_rate"] = frame["mrr_lost"] / frame["mrr_start"]
         frame["net_revenue_retention"] = frame["mrr_end_of_start_customers"] / frame["mrr_start"]
     return frame
@@ -118,7 +123,7 @@ def cohort_retention(
     end_day = day_of(end or tables.data_end())
     signup = account_days(tables.accounts, "signup_date")
     churn = account_days(tables.accounts, "churn_date")
-    known = (signup != MISSING_DAY) & (signup >= day_of(tables.data_start()))
+    known = (signup != MISSING_DAY) & (signup >= day_of(tables.data_start())) & (signup <= end_day)
     signup, churn = signup[known], churn[known]
     k = np.arange(horizon_months + 1)
     checkpoint = add_months(np.repeat(signup, len(k)), np.tile(k, len(signup))).reshape(
@@ -132,53 +137,3 @@ def cohort_retention(
     table = frame.groupby("cohort").mean()
     table.insert(0, "accounts", frame.groupby("cohort").size())
     return table
-
-
-def churn_report(tables: Tables, end: dt.date | None = None) -> ChurnReport:
-    return ChurnReport(monthly_figures(tables, end), cohort_retention(tables, end))
-
-
-def plot_report(report: ChurnReport, out_dir: Path) -> list[Path]:
-    """Monthly churn vs retention rates, and the cohort retention heatmap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    monthly = report.monthly
-    figure, axis = plt.subplots(figsize=(9, 4))
-    axis.plot(
-        monthly["month"],
-        monthly["churn_rate"] * 100,
-        label="churn rate (lost / customers at start)",
-    )
-    axis.plot(monthly["month"], monthly["gross_mrr_churn_rate"] * 100, label="gross MRR churn rate")
-    axis.plot(
-        monthly["month"],
-        (1 - monthly["retention_rate"]) * 100,
-        label="1 - retention rate ((end - new) / start)",
-        linestyle="--",
-    )
-    axis.set_ylabel("% per month")
-    axis.legend(fontsize=8)
-    axis.set_title("Monthly churn")
-    rates = out_dir / "monthly_churn.png"
-    figure.tight_layout()
-    figure.savefig(rates, dpi=110)
-    plt.close(figure)
-
-    cohorts = report.cohorts.drop(columns="accounts")
-    figure, axis = plt.subplots(figsize=(10, max(3, 0.18 * len(cohorts))))
-    image = axis.imshow(
-        cohorts.to_numpy(dtype=float) * 100, aspect="auto", cmap="viridis", vmin=0, vmax=100
-    )
-    axis.set_yticks(range(len(cohorts)), [c.strftime("%Y-%m") for c in cohorts.index], fontsize=6)
-    axis.set_xlabel("months since signup")
-    axis.set_title("Cohort retention (% of the signup month still a customer)")
-    figure.colorbar(image, ax=axis)
-    heatmap = out_dir / "cohort_retention.png"
-    figure.tight_layout()
-    figure.savefig(heatmap, dpi=110)
-    plt.close(figure)
-    return [rates, heatmap]
