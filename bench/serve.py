@@ -434,6 +434,11 @@ def main() -> None:
         "--workers", type=int, default=None, help="churn serve workers (default: one per core)."
     )
     parser.add_argument("--skip-mlflow", action="store_true", help="Only measure churn serve.")
+    parser.add_argument(
+        "--horizons-cost",
+        action="store_true",
+        help="Instead: churn serve with and without the model's time-to-churn parts, side by side.",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop servers
 
@@ -497,6 +502,9 @@ def main() -> None:
             batch_body=orjson.dumps({"dataframe_records": repeat_to(flat, BATCH)}),
         )
         print(f"machine: {os.cpu_count()} cores; each load level {args.seconds:.0f} s", flush=True)
+        if args.horizons_cost:
+            print(horizons_cost(churn, home, work, args.seconds))
+            return
         measured = {}
         if not args.skip_mlflow:
             print("measuring mlflow models serve", flush=True)
@@ -510,6 +518,48 @@ def main() -> None:
         print(table(measured.get("mlflow", {}), measured["churn"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def horizons_cost(churn: Server, home: Path, work: Path, seconds: float) -> str:
+    """The champion served as trained (probabilities by horizon, months and value left) and
+    the same bundle without its time-to-churn parts, one after the other, same load."""
+    import dataclasses
+
+    from features.settings import Settings
+    from models.registry import load_model
+
+    model = load_model("models:/churn-model@champion", Settings(home=home)).model
+    if model.hazard is None:
+        raise SystemExit("the champion has no time-to-churn model: train it with --horizons")
+    bundles = {
+        "with horizons": model.save(work / "with-horizons.churn"),
+        "without": dataclasses.replace(model, hazard=None).save(work / "without.churn"),
+    }
+    measured = {}
+    for name, bundle in bundles.items():
+        command = [*churn.command, "--model", str(bundle)]
+        server = dataclasses.replace(
+            churn, name=f"churn serve {name}", command=command, restart=False
+        )
+        print(f"measuring churn serve {name}", flush=True)
+        measured[name] = measure(server, int(command[command.index("--port") + 1]), seconds, work)
+    rows = [
+        ("c1 p50 (single, explained)", "c1_p50_ms", "ms"),
+        ("c1 p50 without explanations", "c1_noexplain_p50_ms", "ms"),
+        ("c16 req/s (single, explained)", "c16_rps", "req/s"),
+        ("c16 p99 (single, explained)", "c16_p99_ms", "ms"),
+        ("10k-account batch (explained)", "batch_s", "s"),
+        ("10k-account batch without explanations", "batch_noexplain_s", "s"),
+    ]
+    lines = [
+        "| measure | without horizons | with horizons | with / without |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, key, unit in rows:
+        before, after = measured["without"].get(key), measured["with horizons"].get(key)
+        ratio = f"{after / before:.2f}x" if before and after else ""
+        lines.append(f"| {label} | {before:,.2f} {unit} | {after:,.2f} {unit} | {ratio} |")
+    return "\n".join(lines)
 
 
 def table(mlflow: dict[str, float], churn: dict[str, float]) -> str:

@@ -15,10 +15,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.errors import ChurnError
-from features.timeline import DEFAULT_HORIZON_DAYS
+from features.timeline import DEFAULT_HORIZON_DAYS, DEFAULT_HORIZONS
 
 MIN_SIGNING_KEY_BYTES = 32
 MIN_KEY_LENGTH = 16  # an API key shorter than this can be guessed
+MAX_HORIZON_DAYS = 1095  # three years of monthly hazards at most
 S = TypeVar("S", bound="Settings")
 
 
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     champion_alias: str = "champion"
 
     horizon_days: int = Field(DEFAULT_HORIZON_DAYS, gt=0, le=730)
+    horizons: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_HORIZONS),
+        description="Days of the time-to-churn model's probabilities; 'none' trains without it.",
+    )
     exclude_columns: Annotated[list[str], NoDecode] = Field(default_factory=list)
     retrain_min_gain: float = Field(
         0.0, ge=0, le=1, description="ROC-AUC a challenger must add to replace the champion."
@@ -117,6 +122,9 @@ class Settings(BaseSettings):
         None, description="Signing keys, one per line: the first signs, every one verifies."
     )
     gross_margin: float = Field(1.0, gt=0, le=1)
+    discount_rate: float = Field(
+        0.10, ge=0, le=1, description="Annual rate discounting expected_remaining_value."
+    )
     log_level: str = "info"
 
     engine: Literal["local", "dask"] = Field(
@@ -137,6 +145,20 @@ class Settings(BaseSettings):
     @classmethod
     def _columns(cls, value: object) -> object:
         return _split_commas(value)
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _horizons(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("none", "no", "off", ""):
+            return []
+        return _split_commas(value)
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizon_days(cls, value: list[int]) -> list[int]:
+        if any(not 0 < h <= MAX_HORIZON_DAYS for h in value):
+            raise ValueError(f"horizons must be days between 1 and {MAX_HORIZON_DAYS}: {value}")
+        return sorted(set(value))
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

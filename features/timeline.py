@@ -41,6 +41,7 @@ QUARTER_WINDOW_DAYS = 90
 YEAR_WINDOW_DAYS = 365
 MIN_HISTORY_DAYS = 90
 DEFAULT_HORIZON_DAYS = 90
+DEFAULT_HORIZONS = (30, 90, 180, 365)  # days ahead of the time-to-churn model
 
 # Lifecycle stages by tenure (early 0-3 months, mid 3-12, late 12+).
 LIFECYCLE_STAGES = ("early", "mid", "late")
@@ -308,6 +309,38 @@ def label_known_by(as_of: np.ndarray, horizon_days: int, day: int) -> np.ndarray
     horizon has passed. A model judged on ``day`` must not learn from the others (their
     outcomes overlap what it is judged on)."""
     return as_of + horizon_days <= day
+
+
+def horizon_inside(as_of: np.ndarray, horizon_days: int, data_end: int) -> np.ndarray:
+    """True where the whole horizon ``(as_of, as_of + horizon]`` lies inside the data, so
+    "not churned within it" is known rather than censored."""
+    return np.asarray(as_of) + horizon_days <= data_end
+
+
+# --- monthly intervals of the time-to-churn model ------------------------------------------
+
+
+def month_bounds(months: int) -> np.ndarray:
+    """Day offsets from ``as_of`` bounding the monthly intervals: interval ``k`` is
+    ``(as_of + bounds[k], as_of + bounds[k + 1]]``, months of 365.25 / 12 days rounded to
+    whole days (so 12 months end exactly 365 days after ``as_of``)."""
+    return np.round(np.arange(months + 1) * DAYS_PER_MONTH).astype(np.int64)
+
+
+def months_covering(horizon_days: int) -> int:
+    """The fewest monthly intervals whose end reaches ``horizon_days`` (365 days: 12)."""
+    months = max(1, int(np.ceil(horizon_days / DAYS_PER_MONTH)))
+    while month_bounds(months)[-1] < horizon_days:
+        months += 1
+    while months > 1 and month_bounds(months - 1)[-1] >= horizon_days:
+        months -= 1
+    return months
+
+
+def interval_of(days_after: np.ndarray, months: int) -> np.ndarray:
+    """The interval ``k`` holding a day ``days_after`` as_of (``bounds[k] < d <= bounds[k + 1]``);
+    -1 on or before as_of, ``months`` or more past the last interval."""
+    return np.searchsorted(month_bounds(months), np.asarray(days_after), side="left") - 1
 
 
 def active_on(signup_day: np.ndarray, churn_day: np.ndarray, as_of: np.ndarray) -> np.ndarray:

@@ -27,15 +27,17 @@ from features.schema import Columns, frame_to_columns
 from models.archive import NO_KEYS, Archive, ArchiveWriter, SigningKeys
 from models.calibration import Calibrator
 from models.card import ModelCard
+from models.hazard import HazardModel, Survival
 from models.linear import LinearBase
 from models.profile import FeatureProfile
 
 RISK_TIERS = ("low", "medium", "high", "critical")
 TIER_MULTIPLES = (1.0, 2.0, 4.0)  # cut-offs as multiples of the training base rate
 FEW_ROWS = 32  # up to this many rows, plain Python beats numpy's per-call cost
-# The parts of format 2; "linear" and "profile" are optional.
+# The parts of format 2; "linear", "profile" and the hazard parts are optional.
 CARD, SPEC, BOOSTER, CALIBRATOR = "card.json", "spec.json", "booster.txt", "calibrator.json"
 LINEAR, PROFILE = "linear", "profile.json"
+HAZARD, HAZARD_BOOSTER = "hazard.json", "hazard.booster.txt"
 REQUIRED_PARTS = (CARD, SPEC, BOOSTER, CALIBRATOR)
 
 
@@ -77,6 +79,7 @@ class ChurnModel:
     profile: FeatureProfile | None = None
     linear: LinearBase | None = None
     threads: int = 0  # LightGBM threads per predict call; 0 = LightGBM's default
+    hazard: HazardModel | None = None  # time-to-churn model (event data only)
 
     # --- scoring -------------------------------------------------------------------
 
@@ -124,6 +127,28 @@ class ChurnModel:
         threads = {"num_threads": self.threads} if self.threads else {}
         margin = np.asarray(self.booster.predict(features, raw_score=True, **threads))
         return margin if self.linear is None else margin + self.linear.margin(features)
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        """Days of ``churn_probability_by_horizon``; () without a time-to-churn model."""
+        return () if self.hazard is None else self.hazard.horizons
+
+    @property
+    def horizons_absent_reason(self) -> str | None:
+        """Why there are no probabilities by horizon (None when there are)."""
+        if self.hazard is not None:
+            return None
+        if self.card.mode == "table":
+            return (
+                "trained on one labelled export with no history: there is no time axis to "
+                "learn when accounts leave, only whether they did"
+            )
+        return "trained without a time-to-churn model (--horizons none)"
+
+    def survival(self, features: np.ndarray) -> Survival | None:
+        """Monthly hazards of a scored feature matrix (``Scores.features``), one booster
+        call for every account and month; None without a time-to-churn model."""
+        return None if self.hazard is None else self.hazard.survival(features, self.threads)
 
     def predict_proba(self, data: Data) -> np.ndarray:
         """P(churn within the horizon) for each snapshot."""
@@ -234,6 +259,9 @@ class ChurnModel:
             add_state(writer, LINEAR, *self.linear.to_state())
         if self.profile is not None:
             writer.add_json(PROFILE, self.profile.to_state())
+        if self.hazard is not None:
+            writer.add_json(HAZARD, self.hazard.to_state())
+            writer.add_text(HAZARD_BOOSTER, self.hazard.booster.model_to_string())
         return writer.write(path, signing_key, created_by=f"churn {_code_version()}")
 
     @classmethod
@@ -267,6 +295,7 @@ def from_archive(archive: Archive) -> ChurnModel:
         )
         profile = FeatureProfile.from_state(archive.json(PROFILE)) if archive.has(PROFILE) else None
         spec = spec_from_state(archive.json(SPEC), archive.name)
+        hazard = read_hazard(archive, spec) if archive.has(HAZARD) else None
     except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as exc:
         raise ModelError(
             f"model bundle {archive.name}: a part is malformed ({type(exc).__name__}: {exc})"
@@ -277,7 +306,20 @@ def from_archive(archive: Archive) -> ChurnModel:
             f"model bundle {archive.name}: the booster reads {booster.num_feature()} features, "
             f"the feature spec names {len(spec.names)}"
         )
-    return ChurnModel(spec, booster, calibrator, card, profile=profile, linear=linear)
+    return ChurnModel(
+        spec, booster, calibrator, card, profile=profile, linear=linear, hazard=hazard
+    )
+
+
+def read_hazard(archive: Archive, spec: FeatureSpec) -> HazardModel:
+    """The time-to-churn parts; its features must be the churn model's (one matrix feeds both)."""
+    archive.require([HAZARD_BOOSTER])
+    hazard = HazardModel.from_state(
+        archive.json(HAZARD), lgb.Booster(model_str=archive.text(HAZARD_BOOSTER))
+    )
+    if list(hazard.feature_names) != spec.names:
+        raise ValueError("the hazard model's features are not the feature spec's")
+    return hazard
 
 
 def add_state(

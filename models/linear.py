@@ -38,6 +38,20 @@ class LinearBase:
             raise ModelError(
                 "the training rows have a single class; churned and retained accounts are both needed"
             )
+        design = self.fit_design(features, categorical).design(features)
+        model = LogisticRegression(C=self.c, max_iter=self.max_iter).fit(design, label)
+        self.coef_ = model.coef_[0].astype(np.float64)
+        self.intercept_ = float(model.intercept_[0])
+        owners = self._owners()
+        self.owner_matrix_ = np.zeros((len(owners), self.n_features_))
+        self.owner_matrix_[np.arange(len(owners)), owners] = 1.0
+        self.design_mean_ = design.mean(axis=0)
+        self.expected_ = float(self.intercept_ + self.design_mean_ @ self.coef_)
+        return self
+
+    def fit_design(self, features: np.ndarray, categorical: list[int]) -> LinearBase:
+        """Learn the transform alone (imputation, scaling, levels); ``fit`` starts here, and
+        other linear models (the Cox baseline) reuse it."""
         self.n_features_ = features.shape[1]
         self.categorical_ = [int(j) for j in categorical]
         numeric = [j for j in range(self.n_features_) if j not in self.categorical_]
@@ -54,15 +68,6 @@ class LinearBase:
         self.means_ = logged.mean(axis=0) if len(logged) else np.zeros(len(numeric))
         std = logged.std(axis=0)
         self.stds_ = np.where(std > 0, std, 1.0)
-        design = self.design(features)
-        model = LogisticRegression(C=self.c, max_iter=self.max_iter).fit(design, label)
-        self.coef_ = model.coef_[0].astype(np.float64)
-        self.intercept_ = float(model.intercept_[0])
-        owners = self._owners()
-        self.owner_matrix_ = np.zeros((len(owners), self.n_features_))
-        self.owner_matrix_[np.arange(len(owners)), owners] = 1.0
-        self.design_mean_ = design.mean(axis=0)
-        self.expected_ = float(self.intercept_ + self.design_mean_ @ self.coef_)
         return self
 
     # --- plain data for the bundle ----------------------------------------------------

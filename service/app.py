@@ -55,7 +55,12 @@ def create_app(
     metrics = Metrics()
     holder = holder or ModelHolder(settings)
     _watch(holder, metrics)
-    scorer = Scorer(Playbook.load(settings.playbook), metrics, settings.gross_margin)
+    scorer = Scorer(
+        Playbook.load(settings.playbook),
+        metrics,
+        settings.gross_margin,
+        discount_rate=settings.discount_rate,
+    )
     keys = ApiKeys(settings.api_key_values())
     gate = Gate()
     services = Services(

@@ -218,6 +218,14 @@ ParamsFileOption = Annotated[
     Path | None, typer.Option("--params", help="TOML file of hyperparameters.")
 ]
 PeriodsOption = Annotated[int, typer.Option(min=1, help="Observation dates in this split.")]
+HorizonsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--horizons",
+        help="Days of the time-to-churn model, e.g. 30,90,180,365 (default CHURN_HORIZONS); "
+        "'none' trains without it.",
+    ),
+]
 TableOption = Annotated[
     Path | None,
     typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
@@ -260,6 +268,7 @@ def train(
     run_name: Annotated[
         str | None, typer.Option(help="MLflow run name (default: train <data end> <form>).")
     ] = None,
+    horizons: HorizonsOption = None,
     table: TableOption = None,
     label: LabelOption = None,
     positive: PositiveOption = None,
@@ -289,6 +298,7 @@ def train(
         tracking_uri=tracking_uri,
         experiment=experiment,
         horizon_days=horizon,
+        horizons=horizons,
         **on_engine(engine, scheduler, worker_memory),
     )
     params = load_params(params_file, param or [], search_defaults(settings))
@@ -299,6 +309,13 @@ def train(
         if table is not None:
             source = TableSource(table, label, positive, id_column, mapping, map_pair, table_as_of)
             prepared = prepare_table_data(source, settings, params.seed, steps)
+            if horizons is not None and settings.horizons:
+                typer.secho(
+                    "--horizons ignored: one labelled export has no history, so no time axis to "
+                    "learn when accounts leave (the model gives the single probability)",
+                    fg=typer.colors.YELLOW,
+                    err=True,
+                )
         else:
             plan = (validation_periods, calibration_periods, test_periods)
             prepared = prepare_event_data(data, settings, every, data_end, plan, steps, client)
@@ -373,7 +390,13 @@ def prepare_event_data(
     end = parse_date(data_end) if data_end else None
     with steps.step("building point-in-time snapshots and labels"):
         return prepare_events(
-            tables, settings.horizon_days, every, end, SplitPlan(*plan), settings.exclude_columns
+            tables,
+            settings.horizon_days,
+            every,
+            end,
+            SplitPlan(*plan),
+            settings.exclude_columns,
+            settings.horizons,
         )
 
 
@@ -401,6 +424,7 @@ def retrain(
     engine: EngineOption = None,
     scheduler: SchedulerOption = None,
     worker_memory: WorkerMemoryOption = None,
+    horizons: HorizonsOption = None,
 ) -> None:
     """Train a challenger on the latest data; it replaces the champion only if it beats it.
 
@@ -420,6 +444,7 @@ def retrain(
         experiment=experiment,
         horizon_days=horizon,
         retrain_min_gain=min_gain,
+        horizons=horizons,
         **on_engine(engine, scheduler, worker_memory),
     )
     params = load_params(params_file, param or [], search_defaults(settings))
@@ -628,6 +653,7 @@ def print_training_result(result: Any, settings: Any) -> None:
                 table.add_row(name, _fmt(model), _fmt(baseline))
     console = Console()
     console.print(table)
+    print_survival(result.trained.metrics, console)
     search = result.trained.search
     if search is not None:
         chosen = ", ".join(f"{k} {v}" for k, v in search.capacity().items())
@@ -647,6 +673,38 @@ def print_training_result(result: Any, settings: Any) -> None:
     console.print(
         f"run {registered.run_id} in experiment '{settings.experiment}' at {redact(settings.resolved_tracking_uri)}"
     )
+
+
+SURVIVAL_MODELS = {"hazard": "hazard model", "cox": "Cox", "km": "Kaplan-Meier"}
+
+
+def print_survival(metrics: dict[str, float], console: Any) -> None:
+    """The time-to-churn model against Cox and Kaplan-Meier, per window and horizon."""
+    from rich.table import Table
+
+    for window in ("test", "long_test"):
+        keys = [k[len(f"{window}_hazard_") :] for k in metrics if k.startswith(f"{window}_hazard_")]
+        shown = [k for k in keys if k.startswith(("roc_auc", "ece")) or k in SURVIVAL_KEYS]
+        if not shown:
+            continue
+        table = Table(title=f"Time to churn, {window.replace('_', ' ')} window")
+        table.add_column("metric")
+        for name in SURVIVAL_MODELS.values():
+            table.add_column(name, justify="right")
+        for key in sorted(shown, key=_survival_order):
+            table.add_row(
+                key, *(_fmt(metrics.get(f"{window}_{model}_{key}")) for model in SURVIVAL_MODELS)
+            )
+        console.print(table)
+
+
+SURVIVAL_KEYS = ("concordance", "integrated_brier")
+
+
+def _survival_order(key: str) -> tuple[int, int, str]:
+    if key in SURVIVAL_KEYS:
+        return (1, SURVIVAL_KEYS.index(key), key)
+    return (0, int(key.rsplit("_", 1)[1].rstrip("d")), key)
 
 
 def _fmt(value: float | None) -> str:
@@ -793,7 +851,9 @@ def score(
             typer.echo("not logged: the dask engine writes its scores to OUT only")
     else:
         columns, day = snapshot_columns(loaded.model, data, table, as_of)
-        scored = score_frame(loaded.model, columns, drivers)
+        scored = score_frame(
+            loaded.model, columns, drivers, settings.gross_margin, settings.discount_rate
+        )
         write_frame(scored, out)
         if settings.prediction_log:
             log_predictions(scored, columns, loaded, settings, from_events=data is not None)
@@ -801,11 +861,15 @@ def score(
     typer.echo(
         f"scored {rows} accounts at {day} with {loaded.uri} (version {loaded.version}) -> {out}"
     )
-    typer.echo(
-        top[["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]].to_string(
-            index=False
+    shown = ["account_id", "churn_probability", "risk_tier", "revenue_at_risk"]
+    horizons = loaded.model.horizons
+    shown += [f"churn_probability_{h}d" for h in horizons[-1:]]
+    shown += ["expected_months_remaining"] if horizons else []
+    typer.echo(top[shown].to_string(index=False))
+    if loaded.model.horizons_absent_reason:
+        typer.echo(
+            f"no probabilities by horizon: the model was {loaded.model.horizons_absent_reason}"
         )
-    )
 
 
 def settings_and_model(**overrides: Any) -> tuple[Any, Any]:
@@ -979,6 +1043,7 @@ def report(
     from features.tables import load_tables
     from training.backtest import BACKTEST_DIR
     from training.predictions import LOG_DIR
+    from training.projection import HOLDOUT_MONTHS
     from training.report.build import build_report, gather, score_now, write_report
 
     settings = load_settings(tracking_uri=tracking_uri, model_uri=model)
@@ -1021,6 +1086,21 @@ def report(
             "net_revenue_retention": ("NRR", "{:.1%}"),
         },
     )
+    summary = (
+        built.table("cohort_backtest_summary") if built.has("cohort_backtest_summary") else None
+    )
+    if summary is not None:
+        print_table(
+            f"Cohort retention projected (backtest: last {HOLDOUT_MONTHS} observed months hidden)",
+            summary,
+            {
+                "method": ("method", None),
+                "cohorts": ("cohorts", "{:,.0f}"),
+                "mean_abs_error": ("mean abs error", "{:.1%}"),
+                "abs_error_last": (f"at month {HOLDOUT_MONTHS}", "{:.1%}"),
+                "best_share": ("best on", "{:.0%}"),
+            },
+        )
     typer.echo(f"wrote {out / 'report.html'}, {out / 'report.json'} and the CSVs in {out}")
 
 

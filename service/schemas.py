@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
@@ -77,6 +77,11 @@ class PrioritizeRequest(BaseModel):
         gt=0,
         le=1,
         description="Profit per unit of revenue; default CHURN_GROSS_MARGIN (1.0).",
+    )
+    value: Literal["arr", "lifetime"] = Field(
+        "arr",
+        description="What keeping an account is worth: a year of margin (`arr`: mrr * 12 * "
+        "gross_margin), or its expected_remaining_value (`lifetime`; needs a time-to-churn model).",
     )
 
 
@@ -176,6 +181,26 @@ class AccountScore(BaseModel):
     revenue_at_risk: float | None = Field(
         description="churn_probability * mrr * 12; null when mrr is unknown.", examples=[2340.5]
     )
+    churn_probability_by_horizon: dict[str, float] | None = Field(
+        None,
+        description="P(churn within N days of as_of) for each horizon N (days, as text) of the "
+        "time-to-churn model: one survival curve, so never decreasing in N. Null for a model "
+        "with no time axis (trained on one labelled export; /v1/model says why).",
+        examples=[{"30": 0.021, "90": 0.068, "180": 0.131, "365": 0.244}],
+    )
+    expected_months_remaining: float | None = Field(
+        None,
+        description="Expected months as a customer within the months the time-to-churn model "
+        "covers (12 for a 365-day horizon; /v1/model: value_months): the area under its "
+        "survival curve.",
+        examples=[10.4],
+    )
+    expected_remaining_value: float | None = Field(
+        None,
+        description="Expected margin over those months: survival x mrr x gross margin, "
+        "discounted at CHURN_DISCOUNT_RATE a year; null when mrr is unknown.",
+        examples=[9870.0],
+    )
     top_drivers: list[Driver]
     actions: list[Action]
     missing_inputs: list[str] = Field(
@@ -202,7 +227,8 @@ class ScoreBatchResponse(BaseModel):
 class PrioritizedAccount(AccountScore):
     rank: int = Field(ge=1)
     expected_saved_profit: float = Field(
-        description="churn_probability * expected_save_rate * mrr * 12 * gross_margin - cost_per_action."
+        description="churn_probability * expected_save_rate * value - cost_per_action; value is "
+        "mrr * 12 * gross_margin (`arr`) or expected_remaining_value (`lifetime`)."
     )
 
 
@@ -217,6 +243,7 @@ class PrioritizeResponse(BaseModel):
     )
     capacity: int
     total_expected_saved_profit: float
+    value: str = Field("arr", description="The value the ranking used: arr or lifetime.")
     model: ModelRef
 
 
@@ -243,6 +270,16 @@ class ModelInfo(BaseModel):
     base_rate: float | None
     risk_tier_cutoffs: dict[str, float] = Field(description="Probability where each tier starts.")
     test_metrics: dict[str, float]
+    horizons: list[int] | None = Field(
+        None, description="Days of churn_probability_by_horizon; null without them."
+    )
+    horizons_absent_reason: str | None = Field(
+        None, description="Why this model gives no probabilities by horizon."
+    )
+    value_months: int | None = Field(
+        None, description="Months covered by expected_months_remaining and _value."
+    )
+    discount_rate: float = Field(description="CHURN_DISCOUNT_RATE, a year.")
     features: list[str]
     categorical_features: list[str]
     inputs: list[str] = Field(description="Snapshot fields the model reads.")

@@ -22,14 +22,22 @@ import datetime as dt
 import logging
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
 from features.schema import AccountSnapshot, Columns, records_to_columns
 from models.bundle import ChurnModel, Driver, Scores
-from models.value import expected_saved_profit, prioritize, revenue_at_risk
+from models.value import (
+    annual_revenue,
+    expected_remaining_value,
+    prioritize,
+    revenue_at_risk,
+    saved_profit_on_value,
+)
 from service.actions import Playbook
+from service.errors import InvalidRequest
 from service.holder import Serving
 from service.metrics import Metrics
 from service.schemas import PrioritizeRequest
@@ -48,12 +56,18 @@ class Scorer:
     """Scores batches against the serving model and the playbook; one per app."""
 
     def __init__(
-        self, playbook: Playbook, metrics: Metrics, gross_margin: float, top_k: int = TOP_DRIVERS
+        self,
+        playbook: Playbook,
+        metrics: Metrics,
+        gross_margin: float,
+        top_k: int = TOP_DRIVERS,
+        discount_rate: float = 0.0,
     ) -> None:
         self.playbook = playbook
         self.metrics = metrics
         self.gross_margin = gross_margin
         self.top_k = top_k
+        self.discount_rate = discount_rate
 
     def score(
         self,
@@ -91,32 +105,30 @@ class Scorer:
         today = today_utc()
         model = _model_for(serving, len(request.accounts))
 
-        def attempt(part: Sequence[AccountSnapshot]) -> tuple[Columns, np.ndarray]:
+        def attempt(part: Sequence[AccountSnapshot]) -> tuple[Columns, Scores]:
             columns = records_to_columns(part, today, serving.attributes)
-            probability = model.score(columns, explain=False).probability
-            _check_probabilities(probability)
-            return columns, probability
+            scored = model.score(columns, explain=False)
+            _check_probabilities(scored.probability)
+            return columns, scored
 
         accounts: Sequence[AccountSnapshot] = request.accounts
         unscored: list[dict[str, Any]] = []
         try:
-            columns, probability = attempt(accounts)
+            columns, scored = attempt(accounts)
         except Exception as error:
             failed = _failing(accounts, attempt, error)
             unscored = [_unscored(accounts[i], failed[i]) for i in sorted(failed)]
             accounts = [a for i, a in enumerate(accounts) if i not in failed]
-            columns, probability = attempt(accounts) if accounts else ({}, np.empty(0))
+            columns, scored = attempt(accounts) if accounts else ({}, None)
+        probability = np.empty(0) if scored is None else scored.probability
         self.metrics.observe_scores("prioritize", probability.tolist())
         margin = self.gross_margin if request.gross_margin is None else request.gross_margin
         chosen = np.empty(0, dtype=np.int64)
         profit = np.empty(0)
-        if accounts:
-            profit = expected_saved_profit(
-                probability,
-                columns["mrr"],
-                request.expected_save_rate,
-                request.cost_per_action,
-                margin,
+        if scored is not None and accounts:
+            value = self._value(model, scored, columns, request.value, margin)
+            profit = saved_profit_on_value(
+                probability, value, request.expected_save_rate, request.cost_per_action
             )
             chosen = prioritize(profit, request.capacity)
         results: list[dict[str, Any]] = []
@@ -138,8 +150,31 @@ class Scorer:
             "unscored": unscored,
             "capacity": request.capacity,
             "total_expected_saved_profit": float(profit[chosen].sum()) if len(chosen) else 0.0,
+            "value": request.value,
             "model": serving.ref,
         }
+
+    def _value(
+        self, model: ChurnModel, scores: Scores, columns: Columns, kind: str, margin: float
+    ) -> np.ndarray:
+        """What keeping each account is worth: a year of margin (``arr``), or the margin
+        expected over its remaining life (``lifetime``, from the time-to-churn model)."""
+        if kind == "arr":
+            return annual_revenue(columns["mrr"]) * margin
+        survival = model.survival(scores.features)
+        if survival is None:
+            raise InvalidRequest(
+                [
+                    {
+                        "loc": ["body", "value"],
+                        "msg": "value 'lifetime' needs a time-to-churn model; this one has "
+                        f"none ({model.horizons_absent_reason}): use 'arr'",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        months = survival.expected_months(self.discount_rate)
+        return expected_remaining_value(months, columns["mrr"], margin)
 
     def _results(
         self,
@@ -159,6 +194,7 @@ class Scorer:
             drivers = model.drivers(columns, scores, self.top_k)
         actions = self.playbook.recommend(drivers, tiers, columns)
         missing = serving.model.missing_inputs(columns)
+        later = time_to_churn(model, scores, columns, self.gross_margin, self.discount_rate)
         horizon = model.horizon_days
         ref = serving.ref
         default_as_of = today.isoformat()
@@ -172,6 +208,9 @@ class Scorer:
                     "horizon_days": horizon,
                     "risk_tier": tiers[i],
                     "revenue_at_risk": at_risk[i],
+                    "churn_probability_by_horizon": later.by_horizon[i],
+                    "expected_months_remaining": later.months[i],
+                    "expected_remaining_value": later.value[i],
                     "top_drivers": [
                         {
                             "feature": d.feature,
@@ -187,6 +226,38 @@ class Scorer:
                 }
             )
         return out
+
+
+@dataclass(frozen=True)
+class Later:
+    """Per account, as the response carries them: churn probability by horizon, expected
+    months remaining and expected remaining value (None without a time-to-churn model)."""
+
+    by_horizon: list[dict[str, float] | None]
+    months: list[float | None]
+    value: list[float | None]
+
+
+def time_to_churn(
+    model: ChurnModel, scores: Scores, columns: Columns, gross_margin: float, discount_rate: float
+) -> Later:
+    """One vectorised pass over the scored matrix: hazards, survival, horizons, value."""
+    n = len(scores.probability)
+    survival = model.survival(scores.features) if scores.features is not None else None
+    if survival is None:
+        return Later([None] * n, [None] * n, [None] * n)
+    keys = [str(h) for h in model.horizons]
+    value = expected_remaining_value(
+        survival.expected_months(discount_rate), columns["mrr"], gross_margin
+    )
+    return Later(
+        [
+            dict(zip(keys, row, strict=True))
+            for row in survival.churn_within(model.horizons).tolist()
+        ],
+        survival.expected_months().tolist(),
+        _nullable(value),
+    )
 
 
 Waiting = tuple[AccountSnapshot, "asyncio.Future[dict[str, Any]]"]

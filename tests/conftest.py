@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 
@@ -134,3 +136,59 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         progress=False,
     )
     return out
+
+
+def _churn_days(columns: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
+    """A churn day per snapshot: monthly hazard rising as usage falls, none within 2 years."""
+    from features.timeline import MISSING_DAY, month_bounds
+
+    rng = np.random.default_rng(seed)
+    usage = columns["mau_0"] / columns["seats"]
+    hazard = 1 / (1 + np.exp(3.5 - 3 * (1 - usage)))
+    month = rng.geometric(hazard) - 1
+    bounds = month_bounds(25)
+    day = columns["as_of"].astype(np.int64) + bounds[np.minimum(month, 24)] + 5
+    return np.where(month < 24, day, MISSING_DAY)
+
+
+def _with_time_to_churn(model, columns: dict[str, np.ndarray], seed: int = 0):
+    """``model`` with a real time-to-churn model (training's own fit) on its features, learnt
+    from synthetic churn days; test rows a year after the rest, so training months are observed."""
+    from training.fit import TrainParams
+    from training.hazard import Origin
+    from training.hazard import fit_hazard as fit
+    from training.survival import Outcomes
+
+    n = len(columns["as_of"])
+    split = np.random.default_rng(seed).choice(
+        ["train", "validation", "calibration", "test"], n, p=[0.6, 0.15, 0.15, 0.1]
+    )
+    shifted = {
+        **columns,
+        "as_of": np.where(split == "test", columns["as_of"] + 400, columns["as_of"]),
+    }
+    churn = _churn_days(shifted, seed)
+    parts = {s: np.flatnonzero(split == s) for s in ("train", "validation", "calibration", "test")}
+    origin = Origin(
+        "test",
+        {s: {k: v[rows] for k, v in shifted.items()} for s, rows in parts.items()},
+        {
+            s: Outcomes(shifted["as_of"][rows].astype(np.int64), churn[rows])
+            for s, rows in parts.items()
+        },
+        int(shifted["as_of"].max()) + 400,
+    )
+    params = TrainParams(
+        learning_rate=0.1,
+        num_boost_round=80,
+        early_stopping_rounds=20,
+        min_data_in_leaf=20,
+        num_threads=1,
+    )
+    return dataclasses.replace(model, hazard=fit(model.spec, origin, params, (30, 90, 180, 365)))
+
+
+@pytest.fixture(scope="session")
+def with_time_to_churn():
+    """``(ChurnModel, snapshot columns) -> ChurnModel`` with a time-to-churn model beside it."""
+    return _with_time_to_churn

@@ -97,15 +97,19 @@ def split_summary(counts: pd.DataFrame) -> pd.DataFrame:
     return table.reindex([s for s in SPLITS if s in table.index])
 
 
-def label_snapshots(tables: Tables, points: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """Label each (account_id, as_of): churned within the horizon after as_of."""
+def churn_days(tables: Tables, points: pd.DataFrame) -> np.ndarray:
+    """The churn day of each (account_id, as_of)'s account (``MISSING_DAY``: still active)."""
     if "churn_date" not in tables.accounts:
         raise DataError(
             "churn_date is required to build labels (empty = still active)", table="accounts"
         )
     index = pd.Index(tables.accounts["account_id"]).get_indexer(points["account_id"])
-    churn = account_days(tables.accounts, "churn_date")[index]
-    return churn_label(churn, to_days(points["as_of"]), horizon_days)
+    return account_days(tables.accounts, "churn_date")[index]
+
+
+def label_snapshots(tables: Tables, points: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    """Label each (account_id, as_of): churned within the horizon after as_of."""
+    return churn_label(churn_days(tables, points), to_days(points["as_of"]), horizon_days)
 
 
 def build_training_set(

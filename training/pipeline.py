@@ -25,7 +25,7 @@ from features.redact import redact
 from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.tables import Tables
-from features.timeline import label_known_by, lifecycle_stage_codes, to_days
+from features.timeline import day_of, label_known_by, lifecycle_stage_codes, to_days
 from models.bundle import ChurnModel
 from models.calibration import Calibrator
 from models.registry import LoadedModel
@@ -37,6 +37,7 @@ from training.dataset import (
     SPLITS,
     SplitPlan,
     build_training_set,
+    churn_days,
 )
 from training.evaluate import (
     evaluate,
@@ -47,8 +48,11 @@ from training.evaluate import (
     stage_table,
 )
 from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_chosen_model
+from training.hazard import Origin, SurvivalReport, survival_report
 from training.progress import Steps
 from training.search import SearchResult
+from training.survival import Outcomes
+from training.survival_plots import metrics_table, plot_survival
 from training.track import (
     EvaluationRecord,
     Promotion,
@@ -74,6 +78,8 @@ class Prepared:
     tags: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
     cv_folds: int = 0  # table mode adds k-fold cross-validated metrics beside the hold-out
+    horizons: tuple[int, ...] = ()  # days of the time-to-churn model; () = none (table mode)
+    outcomes: dict[str, Outcomes] = field(default_factory=dict)  # per split: as_of, churn day
     # When the training window lives on a cluster (training.distributed), frames["train"] is
     # a sample of it here, the spec was learnt from all of it, and boosting trains there.
     spec: FeatureSpec | None = None
@@ -97,6 +103,7 @@ class Trained:
     baseline_probability: np.ndarray
     search: SearchResult | None = None  # the candidates scored on held-out rows
     fitted: Fitted | None = None  # model and baseline, to score other rows (the backtest)
+    survival: SurvivalReport | None = None
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,18 @@ def prepare_events(
     data_end: dt.date | None = None,
     plan: SplitPlan | None = None,
     exclude_columns: Sequence[str] = (),
+    horizons: Sequence[int] = (),
 ) -> Prepared:
-    """Observation dates, labels and the temporal split from event tables."""
+    """Observation dates, labels and the temporal split from event tables, and what
+    happened after each snapshot: with ``horizons`` (days, e.g. ``DEFAULT_HORIZONS``) a
+    time-to-churn model is trained beside the horizon model."""
     plan = plan or SplitPlan()
     training = build_training_set(tables, horizon_days, every, data_end, plan, exclude_columns)
     frames = {split: training.part(split).reset_index(drop=True) for split in SPLITS}
+    outcomes = {
+        split: Outcomes(to_days(frame["as_of"]), churn_days(tables, frame))
+        for split, frame in frames.items()
+    }
     span = (training.data_start, training.data_end)
     return describe_events(
         frames,
@@ -143,6 +157,8 @@ def prepare_events(
         every,
         plan,
         exclude_columns,
+        horizons,
+        outcomes,
     )
 
 
@@ -156,11 +172,14 @@ def describe_events(
     every: str,
     plan: SplitPlan,
     exclude_columns: Sequence[str],
+    horizons: Sequence[int] = (),
+    outcomes: dict[str, Outcomes] | None = None,
 ) -> Prepared:
     """What a run records about event-table training data: window, rows, warnings.
 
     ``tables`` need only hold the data set's shape (which tables and columns) and its
-    unknown-account counts: a cluster describes its data without collecting it.
+    unknown-account counts: a cluster describes its data without collecting it. Without
+    ``outcomes`` (churn days after each snapshot) no time-to-churn model is trained.
     """
     window = {
         "data_start": span[0].isoformat(),
@@ -194,9 +213,18 @@ def describe_events(
     params = {
         "horizon_days": horizon_days,
         "every": every,
+        "horizons": ",".join(str(h) for h in horizons) or "none",
         **{f"split.{k}": v for k, v in plan.__dict__.items()},
     }
-    return Prepared(frames=frames, summary=summary, metadata=metadata, tags=tags, params=params)
+    return Prepared(
+        frames=frames,
+        summary=summary,
+        metadata=metadata,
+        tags=tags,
+        params=params,
+        horizons=tuple(sorted(horizons)),
+        outcomes=outcomes or {},
+    )
 
 
 def lifecycle_stage(columns: Columns) -> np.ndarray:
@@ -335,6 +363,12 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         )
         metrics = finite(evaluate(labels["test"], probability, stage))
         baseline_metrics = finite(evaluate(labels["test"], baseline_probability, stage))
+    survival = None
+    if prepared.horizons and prepared.outcomes:
+        chosen = fitted.search.params if fitted.search is not None else params
+        survival = fit_survival(prepared, fitted.model, columns, chosen, steps)
+        fitted.model.hazard = survival.model
+        metrics.update(finite(survival.metrics))
     if prepared.cv_folds:
         with steps.step(f"{prepared.cv_folds}-fold cross-validation"):
             cv, cv_baseline = cross_validate(prepared, params, prepared.cv_folds)
@@ -351,7 +385,24 @@ def fit_and_evaluate(prepared: Prepared, params: TrainParams, steps: Steps) -> T
         baseline_probability,
         fitted.search,
         fitted,
+        survival,
     )
+
+
+def fit_survival(
+    prepared: Prepared,
+    model: ChurnModel,
+    columns: dict[str, Columns],
+    params: TrainParams,
+    steps: Steps,
+) -> SurvivalReport:
+    """The time-to-churn model on the same snapshots and features, judged at both origins,
+    with the capacity the search chose for the horizon model (``params``)."""
+    origin = Origin(
+        "test", columns, prepared.outcomes, day_of(prepared.metadata["window"]["data_end"])
+    )
+    plan = SplitPlan(**prepared.metadata["split_plan"])
+    return survival_report(model.spec, origin, params, prepared.horizons, plan, steps)
 
 
 def cross_validate(
@@ -395,6 +446,24 @@ def cross_validate(
     )
 
 
+def survival_tags(report: SurvivalReport | None) -> dict[str, str]:
+    """What the run says about its time-to-churn model: horizons, windows, what was skipped."""
+    if report is None:
+        return {"hazard": "none"}
+    fit = report.model.fit
+    tags = {
+        "hazard": "monthly hazards (LightGBM, calibrated), beside the horizon model",
+        "hazard.horizons": ",".join(str(h) for h in report.model.horizons),
+        "hazard.months": str(report.model.months),
+        "hazard.trees": str(fit.trees),
+        "hazard.training_known_until": fit.training_known_until,
+    }
+    for one in report.judged:
+        tags.update({f"hazard.{one.origin.name}.{k}": v for k, v in one.origin.describe().items()})
+    tags.update({f"hazard.{name}.skipped": reason[:250] for name, reason in report.skipped.items()})
+    return tags
+
+
 def _take(columns: Columns, rows: np.ndarray) -> Columns:
     return {name: values[rows] for name, values in columns.items()}
 
@@ -432,6 +501,9 @@ def write_artifacts(prepared: Prepared, trained: Trained, out_dir: Path) -> None
     ).to_csv(tables / "feature_importance.csv", index=False)
     if trained.search is not None:
         trained.search.table().to_csv(tables / "search_candidates.csv", index=False)
+    if trained.survival is not None:
+        plot_survival(trained.survival, plots)
+        metrics_table(trained.survival).to_csv(tables / "survival_metrics.csv")
 
 
 def train_and_record(
@@ -489,6 +561,7 @@ def train_and_record(
                     **prepared.tags,
                     "model_type": "lightgbm+calibration",
                     "model_form": str(model.card.model_form),
+                    **survival_tags(trained.survival),
                 },
                 artifacts_dir=out_dir,
                 input_frame=pd.concat(prepared.frames.values(), ignore_index=True),
@@ -518,6 +591,11 @@ def train_and_record(
                         "dropped": features.dropped,
                     },
                     "model_card.json": model.card.to_json(),
+                    **(
+                        {"hazard_model.json": model.hazard.to_state()}
+                        if model.hazard is not None
+                        else {}
+                    ),
                 },
             )
             registered = record_run(record, settings, promote=promote)

@@ -12,24 +12,40 @@ from features.schema import Columns
 from features.timeline import days_to_datetime
 from models.bundle import ChurnModel
 from models.profile import FeatureProfile, ProfileTally
-from models.value import revenue_at_risk
+from models.value import expected_remaining_value, revenue_at_risk
 
 
-def score_frame(model: ChurnModel, columns: Columns, drivers: int = 3) -> pd.DataFrame:
-    """One row per snapshot, riskiest reasons as text columns ``driver_1``.. ``driver_k``."""
+def score_frame(
+    model: ChurnModel,
+    columns: Columns,
+    drivers: int = 3,
+    gross_margin: float = 1.0,
+    discount_rate: float = 0.0,
+) -> pd.DataFrame:
+    """One row per snapshot, riskiest reasons as text columns ``driver_1``.. ``driver_k``;
+    with a time-to-churn model also ``churn_probability_{H}d`` per horizon,
+    ``expected_months_remaining`` and ``expected_remaining_value``."""
     rows = len(columns["account_id"])  # LightGBM cannot explain an empty batch (a partition)
     scores = model.score(columns, explain=drivers > 0 and rows > 0)
+    mrr = columns.get("mrr", np.full(len(scores.probability), np.nan))
     out = pd.DataFrame(
         {
             "account_id": columns["account_id"],
             "as_of": days_to_datetime(columns["as_of"]),
             "churn_probability": scores.probability,
             "risk_tier": model.risk_tiers(scores.probability),
-            "revenue_at_risk": revenue_at_risk(
-                scores.probability, columns.get("mrr", np.full(len(scores.probability), np.nan))
-            ),
+            "revenue_at_risk": revenue_at_risk(scores.probability, mrr),
         }
     )
+    survival = model.survival(scores.features) if scores.features is not None else None
+    if survival is not None:
+        within = survival.churn_within(model.horizons)
+        for j, horizon in enumerate(model.horizons):
+            out[f"churn_probability_{horizon}d"] = within[:, j]
+        out["expected_months_remaining"] = survival.expected_months()
+        out["expected_remaining_value"] = expected_remaining_value(
+            survival.expected_months(discount_rate), mrr, gross_margin
+        )
     if drivers > 0:
         found = model.drivers(columns, scores, drivers) if rows else []
         for k in range(drivers):

@@ -22,9 +22,11 @@ router = APIRouter(prefix="/v1", tags=["prioritize"])
     summary="Rank accounts by expected saved profit",
 )
 async def prioritize(request: Request) -> Response:
-    """Accounts ranked by `p * expected_save_rate * mrr * 12 * gross_margin - cost_per_action`,
-    only those where it is positive, at most `capacity`. Accounts without `mrr` are never
-    chosen (their revenue is unknown)."""
+    """Accounts ranked by `p * expected_save_rate * value - cost_per_action`, only those where
+    it is positive, at most `capacity`; value is a year of margin (`mrr * 12 * gross_margin`,
+    `value: "arr"`, the default) or the expected margin over the account's remaining life
+    (`value: "lifetime"`: expected_remaining_value). Accounts without `mrr` are never chosen
+    (their revenue is unknown)."""
     services, serving = answering(request)
 
     def rank(body: PrioritizeRequest) -> dict[str, Any]:

@@ -58,3 +58,9 @@ def model() -> ChurnModel:
 @pytest.fixture
 def make_columns():
     return snapshot_columns
+
+
+@pytest.fixture(scope="session")
+def timed_model(model: ChurnModel, with_time_to_churn) -> ChurnModel:
+    """The session model with a time-to-churn model beside it."""
+    return with_time_to_churn(model, snapshot_columns(3000, seed=5))

@@ -130,8 +130,19 @@ def model() -> ChurnModel:
 
 
 @pytest.fixture(scope="session")
+def timed_model(model: ChurnModel, with_time_to_churn) -> ChurnModel:
+    """The session model with a time-to-churn model (probabilities by horizon) beside it."""
+    return with_time_to_churn(model, snapshot_columns(3000, seed=5))
+
+
+@pytest.fixture(scope="session")
 def bundle(model: ChurnModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model.save(tmp_path_factory.mktemp("bundle") / "bundle.churn")
+
+
+@pytest.fixture(scope="session")
+def timed_bundle(timed_model: ChurnModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return timed_model.save(tmp_path_factory.mktemp("timed-bundle") / "bundle.churn")
 
 
 def loaded(model: ChurnModel, version: str = "1") -> LoadedModel:
@@ -194,6 +205,15 @@ def make_client(registry: FakeRegistry, tmp_path: Path) -> Iterator[Callable[...
 
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture
+def timed_client(
+    make_client: Callable[..., TestClient], registry: FakeRegistry, timed_model: ChurnModel
+) -> TestClient:
+    """A client serving the model with its time-to-churn model."""
+    registry.publish(timed_model, "2")
     return make_client()
 
 

@@ -33,7 +33,9 @@ def churn(*args: str, home: Path) -> subprocess.CompletedProcess:
 def trained_home(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An embedded MLflow store (SQLite under CHURN_HOME) with a champion trained on demo data."""
     home = tmp_path_factory.mktemp("home")
-    done = churn("train", "--data", str(demo_data), home=home)
+    # Two short horizons keep the time-to-churn model cheap here; the default four are
+    # tested on the models (tests/models/test_hazard.py) and over HTTP (test_horizons.py).
+    done = churn("train", "--data", str(demo_data), "--horizons", "30,90", home=home)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (home / "mlflow.db").is_file()
     return home
@@ -127,6 +129,42 @@ def test_score_writes_probability_tier_revenue_and_reasons(
     assert scores["churn_probability"].between(0, 1).all()
     assert set(scores["risk_tier"]) <= {"low", "medium", "high", "critical"}
     assert len(scores) == len(active_points(load_tables(demo_data), ["2025-03-01"]))
+
+
+def test_score_writes_probabilities_by_horizon_months_and_value(
+    trained_home: Path, demo_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.parquet"
+    done = churn("score", "--data", str(demo_data), "--out", str(out), home=trained_home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = pd.read_parquet(out)
+    horizons = ["churn_probability_30d", "churn_probability_90d"]
+    assert (scores[horizons].diff(axis=1).iloc[:, 1:] >= 0).all().all()
+    assert scores[horizons].stack().between(0, 1).all()
+    assert scores["expected_months_remaining"].between(0, 3).all()  # 90 days: three months
+    assert (scores["expected_remaining_value"] > 0).all()
+    assert "expected_months_remaining" in done.stdout
+
+
+def test_train_logs_the_time_to_churn_model_beside_cox_and_kaplan_meier(
+    trained_home: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{trained_home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("churn-model", "champion")
+    metrics = client.get_run(version.run_id).data.metrics
+    for model in ("hazard", "cox", "km"):
+        for horizon in (30, 90):
+            assert 0 <= metrics[f"test_{model}_roc_auc_{horizon}d"] <= 1.0
+            assert 0 <= metrics[f"test_{model}_ece_{horizon}d"] <= 1.0
+        assert 0 <= metrics[f"test_{model}_concordance"] <= 1.0
+        assert 0 < metrics[f"test_{model}_integrated_brier"] < 1.0
+    # the leading indicators rank who leaves this month far better than stage x plan does
+    assert metrics["test_hazard_roc_auc_30d"] > metrics["test_km_roc_auc_30d"] + 0.1
+    plots = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert {"plots/survival_reliability.png", "plots/survival_curves.png"} <= plots
 
 
 def test_evaluate_reports_the_training_metrics(

@@ -23,6 +23,7 @@ SCORE_DATES = ("2025-01-01",)  # its 90-day horizon ends inside the demo data
 SECTIONS = (
     "monthly",
     "cohorts",
+    "projection",
     "segments",
     "indicators",
     "reasons",
@@ -157,6 +158,16 @@ def test_report_writes_whole_months_of_the_data(report) -> None:
     assert {"monthly_churn.png", "cohort_retention.png"} <= {
         p.name for p in (report["out"] / "plots").iterdir()
     }
+
+
+def test_report_projects_cohort_retention_and_backtests_the_projection(report) -> None:
+    projection = pd.read_csv(report["out"] / "cohort_projection.csv")
+    backtest = pd.read_csv(report["out"] / "cohort_backtest.csv")
+    assert projection["projected"].between(0, 1).all()
+    assert set(backtest["method"]) == {"sbg", "straight_line", "exponential"}
+    shown = report["json"]["sections"]["projection"]["backtest"]
+    assert {row["method"] for row in shown} == {"sbg", "straight_line", "exponential"}
+    assert (report["out"] / "plots" / "cohort_projection.png").is_file()
 
 
 def test_report_json_holds_the_numbers_of_the_csvs(report) -> None:

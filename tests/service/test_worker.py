@@ -28,7 +28,7 @@ with TestClient(app()) as client:
     while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.05)
     response = client.post("/v1/score", json={"account_id": "w1", "mau": [3, 5, 8], "seats": 10})
-heavy = ("mlflow", "pandas", "sklearn")
+heavy = ("mlflow", "pandas", "sklearn", "lifelines")
 print(orjson.dumps({
     "status": response.status_code,
     "version": response.json()["model"]["version"],
@@ -45,10 +45,12 @@ def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_a_worker_serves_without_mlflow_pandas_or_scikit_learn(
-    bundle: Path, tmp_path: Path
+    timed_bundle: Path, tmp_path: Path
 ) -> None:
+    """Probabilities by horizon included: lifelines (Cox, Kaplan-Meier) is training's only."""
     serving = tmp_path / "serving"
     serving.mkdir()
+    bundle = timed_bundle
     ref = BundleRef(
         str(bundle), file_sha256(bundle), "models:/churn-model@champion", "churn-model", "7", "run7"
     )

@@ -42,6 +42,7 @@ def test_every_section_is_built_and_says_why_when_it_has_nothing(report) -> None
     assert [s.key for s in report.sections] == [
         "monthly",
         "cohorts",
+        "projection",
         "segments",
         "indicators",
         "reasons",
@@ -54,6 +55,7 @@ def test_every_section_is_built_and_says_why_when_it_has_nothing(report) -> None
     assert "no churn_reason column" in notes["reasons"]
     assert "No model given" in notes["at_risk"] and "No model given" in notes["expected"]
     assert "No backtest found" in notes["backtest"]
+    assert "observed months a backtest needs" in notes["projection"]
     assert "No tickets table: silent churn cannot be told" in notes["indicators"]
     assert len(SECTIONS) == len(report.sections)
 
@@ -70,13 +72,13 @@ def test_the_folder_holds_html_json_csvs_and_charts(report, tmp_path: Path) -> N
 
 
 def test_a_section_added_to_the_list_appears_in_the_page(tmp_path: Path) -> None:
-    def projection(inputs) -> Section:
-        return Section("projection", "Cohorts projected", "<p>ahead</p>", {"months": 12})
+    def ahead(inputs) -> Section:
+        return Section("ahead", "Next year", "<p>ahead</p>", {"months": 12})
 
-    built = build_report(gather(tables(), END, "hand-made"), [*SECTIONS[:1], projection])
-    assert [s.key for s in built.sections] == ["monthly", "projection"]
-    assert '<section id="projection">' in built.html()
-    assert built.json()["sections"]["projection"] == {"months": 12}
+    built = build_report(gather(tables(), END, "hand-made"), [*SECTIONS[:1], ahead])
+    assert [s.key for s in built.sections] == ["monthly", "ahead"]
+    assert '<section id="ahead">' in built.html()
+    assert built.json()["sections"]["ahead"] == {"months": 12}
 
 
 def test_a_failed_write_leaves_the_previous_report(report, tmp_path: Path) -> None:

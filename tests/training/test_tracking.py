@@ -31,6 +31,7 @@ def churn(
         **os.environ,
         "CHURN_TRACKING_URI": tracking_uri,
         "CHURN_HOME": str(home),
+        "CHURN_HORIZONS": "none",  # the time-to-churn model has its own tests (test_commands)
         "MLFLOW_DISABLE_TELEMETRY": "true",
         **{f"CHURN_{key.upper()}": value for key, value in settings.items()},
     }

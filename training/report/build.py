@@ -57,6 +57,9 @@ class Report:
         """One of the report's CSV tables by name (e.g. ``monthly``)."""
         return next(s.tables[name] for s in self.sections if name in s.tables)
 
+    def has(self, name: str) -> bool:
+        return any(name in s.tables for s in self.sections)
+
     def json(self) -> dict[str, Any]:
         return {**self.header, "sections": {s.key: s.data for s in self.sections}}
 

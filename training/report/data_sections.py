@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from training.projection import (
+    HOLDOUT_MONTHS,
+    MIN_FIT_MONTHS,
+    project_retention,
+    projection_figure,
+)
 from training.report import html, plots
 from training.report.html import COUNT, MONEY, MONTH, RATE, SHARE
 from training.report.indicators import MONTHS_BEFORE, SHOWN, indicators_before_churn
@@ -111,6 +117,59 @@ def cohorts_section(inputs: ReportInputs) -> Section:
         data,
         {"cohorts": frame},
         {"cohort_retention": image},
+    )
+
+
+def projection_section(inputs: ReportInputs) -> Section:
+    """Where each signup cohort is heading (shifted-beta-geometric), and how well that
+    projection did on months hidden from it, beside two naive projections."""
+    projected = project_retention(inputs.tables, inputs.end)
+    title = "Cohort retention projected"
+    if projected.projection.empty:
+        return Section(
+            "projection",
+            title,
+            html.paragraph("Too few months of cohort history to project retention.", note=True),
+        )
+    image = plots.png(projection_figure(projected.projection, projected.summary))
+    summary = projected.summary
+    body = [
+        html.paragraph(
+            "Each signup cohort's retention projected a year past the data with a "
+            "shifted-beta-geometric model (customers differ in how likely they are to leave, so a "
+            "cohort's churn rate falls as the likeliest leavers go). Backtest: the last "
+            f"{HOLDOUT_MONTHS} observed months of each cohort hidden, projected, then compared "
+            "with what happened, beside a straight line and a constant-rate projection."
+        ),
+        html.image(image, "cohort retention, observed and projected; backtest error by method"),
+        html.paragraph(
+            f"No cohort has the {HOLDOUT_MONTHS + MIN_FIT_MONTHS + 1} observed months a backtest "
+            "needs yet.",
+            note=True,
+        )
+        if summary.empty
+        else html.table(
+            summary,
+            {
+                "method": ("method", None),
+                "cohorts": ("cohorts", COUNT),
+                "mean_abs_error": ("mean abs error", SHARE),
+                "abs_error_last": (f"at month {HOLDOUT_MONTHS}", SHARE),
+                "best_share": ("best on", SHARE),
+            },
+        ),
+    ]
+    return Section(
+        "projection",
+        title,
+        "\n".join(body),
+        {"backtest": records(summary)},
+        {
+            "cohort_projection": projected.projection,
+            "cohort_backtest": projected.backtest,
+            "cohort_backtest_summary": summary,
+        },
+        {"cohort_projection": image},
     )
 
 

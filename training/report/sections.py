@@ -11,6 +11,7 @@ from training.report.data_sections import (
     cohorts_section,
     indicators_section,
     monthly_section,
+    projection_section,
     reasons_section,
     segments_section,
 )
@@ -25,6 +26,7 @@ from training.report.model_sections import (
 SECTIONS: list[SectionBuilder] = [
     monthly_section,
     cohorts_section,
+    projection_section,
     segments_section,
     indicators_section,
     reasons_section,
