@@ -100,6 +100,14 @@ def configure(settings: Settings) -> str:
         settings.resolved_home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri or settings.resolved_tracking_uri)
+    return Registry.of(settings).call(  # a refusal or a dead server: a RegistryError (exit 5)
+        f"open the experiment '{settings.experiment}'", _open_experiment, settings
+    )
+
+
+def _open_experiment(settings: Settings) -> str:
+    import mlflow
+
     experiment = mlflow.get_experiment_by_name(settings.experiment)
     if experiment is None:
         experiment_id = mlflow.create_experiment(

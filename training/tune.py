@@ -213,8 +213,9 @@ def tune(
             raise optuna.TrialPruned()
         best: Best | None = state["best"]
         if best is None or evaluation.loss < best.evaluation.loss:
-            state["best"] = Best(candidate, evaluation, trial.number)
-            write_params(out, state["best"], setup, prepared)
+            improved = Best(candidate, evaluation, trial.number)
+            write_params(out, improved, setup, prepared)  # the file first: Ctrl-C may come
+            state["best"] = improved
             tracker.best(trial.number, tuned_values(candidate), evaluation.loss)
         return evaluation.loss
 
@@ -288,6 +289,9 @@ def run_tune(
     note = "Tuning model form and capacity: in progress (trials are the nested runs)."
     with tune_run(settings, name, run_params, prepared.tags, note) as tracker:
         result = tune(prepared, params, trials, timeout, out, tracker, on_trial=show)
+        if result.best is not None:  # again: an interruption may have cut the last write short
+            best = result.best
+            tracker.best(best.number, tuned_values(best.params), best.evaluation.loss)
         finish_tune(tracker.run_id, tune_note(result), out, result.interrupted)
     return result
 

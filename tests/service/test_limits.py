@@ -30,7 +30,10 @@ ACCOUNTS = st.lists(
 )
 
 
-@given(ACCOUNTS, st.dictionaries(st.sampled_from(["capacity", "gross_margin"]), st.integers()))
+INT64 = st.integers(-(2**63), 2**64 - 1)  # what orjson writes
+
+
+@given(ACCOUNTS, st.dictionaries(st.sampled_from(["capacity", "gross_margin"]), INT64))
 def test_count_equals_the_parsed_number_of_accounts(accounts: list, others: dict) -> None:
     body = orjson.dumps({**others, "accounts": accounts})
     assert count_accounts(body) == len(accounts)

@@ -27,7 +27,6 @@ ACCOUNTS, START, END = 5000, dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 FLOOR = 0.04  # model AUC at most this far below the truth's AUC on the same rows, per seed
 LEAK = 0.01  # a model above the truth by more than this can only be seeing the future
 MAX_ECE = 0.02
-GAPS_BEFORE_THE_SEARCH = {0: 0.034, 1: 0.034, 2: 0.031}  # fixed capacity, README figures
 SEED_NOISE = 0.002  # one changed parameter moves one seed's test AUC by about this much
 
 
@@ -86,8 +85,13 @@ def test_seeds_reach_the_floor_and_the_references_no_worse_than_the_fixed_capaci
     tmp_path: Path,
 ) -> None:
     """Seeds 0-2: each reaches the floor and LightGBM's defaults / a logistic regression
-    (learnt from the rows settled before the test window: training/compare.py); their mean
-    gap to the truth is no worse than the fixed capacity's, trained side by side."""
+    (learnt from the rows settled before the test window: training/compare.py); each gap to
+    the truth, and their mean, no worse than the fixed capacity's, trained side by side.
+
+    The fixed capacity is trained here rather than read from the figures published before
+    the search (0.031-0.034): those came from a refit that learnt the last calibration
+    dates, whose labels are churn inside the test window (training.pipeline.refit_rows).
+    """
     shipped, fixed = [], []
     for seed in (0, 1, 2):
         out = tmp_path / f"seed{seed}"
@@ -99,7 +103,7 @@ def test_seeds_reach_the_floor_and_the_references_no_worse_than_the_fixed_capaci
             f"{outcome.baseline_auc:.4f} ece {outcome.ece:.4f} references {outcome.references}"
         )
         check_outcome(outcome)
-        assert outcome.gap <= GAPS_BEFORE_THE_SEARCH[seed] + SEED_NOISE, outcome
+        assert outcome.gap <= before.gap + SEED_NOISE, (outcome, before)
         scores = {"roc_auc": outcome.model_auc, "pr_auc": outcome.model_pr_auc}
         assert not short_of_references(scores, outcome.references), outcome
         shipped.append(outcome.gap)
