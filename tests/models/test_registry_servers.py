@@ -130,6 +130,7 @@ def postgres_cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.quality  # a PostgreSQL cluster and a server: half a minute
 def test_the_alias_owner_and_the_lease_on_a_postgresql_backed_registry(tmp_path: Path) -> None:
     with postgres_cluster() as database, running_mlflow(tmp_path, database) as (url, _):
         registry = Registry(url, url)

@@ -9,9 +9,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from models.registry import Registry
 from tests.conftest import ADMIN
 
+pytestmark = pytest.mark.quality  # two trainings against a server: with the other job tests
 FAST = ("--param", "search_candidates=0", "--param", "num_boost_round=40", "--horizons", "none")
 
 
