@@ -29,7 +29,7 @@ from features.timeline import (
     observation_dates,
     to_days,
 )
-from training.demo import DemoSummary, generate_demo
+from training.demo import DemoSummary, emission, generate, generate_demo
 
 START, END = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
 SMALL = {"accounts": 300, "start": START, "end": END, "truth_paths": 64, "progress": False}
@@ -88,8 +88,8 @@ def test_observation_noise_never_feeds_back_into_churn(
     frames: dict[str, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Emission has its own random stream: changing how usage and tickets show leaves churn alone."""
-    monkeypatch.setattr(demo, "DAU_BASE", 0.1)
-    monkeypatch.setattr(demo, "COMPLAINER_SHARE", 0.9)
+    monkeypatch.setattr(emission, "DAU_BASE", 0.1)
+    monkeypatch.setattr(emission, "COMPLAINER_SHARE", 0.9)
     generate_demo(tmp_path, seed=0, **SMALL)
     changed = read_all(tmp_path)
     pd.testing.assert_frame_equal(changed["accounts"], frames["accounts"])
@@ -338,7 +338,7 @@ def interrupt_after(tables: int, monkeypatch: pytest.MonkeyPatch) -> None:
         frame.to_parquet(path, index=False)
         written.append(path)
 
-    monkeypatch.setattr(demo, "write_table", write_then_die)
+    monkeypatch.setattr(generate, "write_table", write_then_die)
 
 
 def test_an_interrupted_run_leaves_the_previous_set_whole(
