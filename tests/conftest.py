@@ -17,6 +17,11 @@ import httpx
 import numpy as np
 import pytest
 
+# Every `churn train` a test starts (in process or as a subprocess) scores 2 capacity
+# candidates instead of 8: the search has its own tests (tests/training/test_search.py,
+# test_tune.py), and the suite trains dozens of times on 2 cores. A test may still set it.
+os.environ.setdefault("CHURN_SEARCH_CANDIDATES", "2")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
