@@ -21,7 +21,7 @@ from features.timeline import label_known_by, to_days
 from models.linear import LinearBase
 from training.dataset import LABEL
 from training.fit import ranking_metrics
-from training.pipeline import Prepared
+from training.prepare import Prepared
 
 REFERENCES = ("lightgbm defaults", "logistic regression")
 ROC_MARGIN, PR_MARGIN = 0.005, 0.01  # the shipped model may trail the better reference by this

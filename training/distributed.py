@@ -50,7 +50,7 @@ from training.dataset import (
     split_summary,
 )
 from training.fit import Boosted, Boosting, ModelForm, Part, TrainParams
-from training.pipeline import Prepared, describe_events
+from training.prepare import Prepared, describe_events
 from training.progress import Steps
 from training.scoring import drift_report, score_frame, training_profile
 from training.search import Pruning

@@ -477,7 +477,7 @@ def fit_chosen_model(
     The test window stays unseen, so the test metrics judge exactly what is served.
     ``refit_parts`` (default: the three windows whole) are the rows of the refit: on event
     data only those whose labels were settled on the first test date
-    (``training.pipeline.refit_rows``), else the last calibration dates, labelled by churn
+    (``training.prepare.refit_rows``), else the last calibration dates, labelled by churn
     inside the test window, would let the served booster recognise test outcomes.
     ``inner_folds``, ``settled`` and ``boosting``: see :func:`choose_model_form`.
     """

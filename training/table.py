@@ -413,7 +413,7 @@ def stratified_split(label: np.ndarray, seed: int = 0) -> np.ndarray:
 def prepare_table(clean: CleanTable, source: str, seed: int = 0):
     """The ``Prepared`` splits of table mode, tagged as a stratified hold-out (not temporal)."""
     from training.dataset import LABEL, SPLITS
-    from training.pipeline import Prepared
+    from training.prepare import Prepared
 
     if clean.label is None:
         raise DataError("table mode training needs a label column")

@@ -25,7 +25,7 @@ from features.files import write_atomic
 from features.settings import Settings
 from training import describe
 from training.fit import Part, TrainParams, forms, holdout_folds, lightgbm_fits
-from training.pipeline import Prepared, search_folds, settled_train_rows
+from training.prepare import Prepared, search_folds, settled_train_rows
 from training.search import (
     PRUNE_WARMUP,
     SPACE,

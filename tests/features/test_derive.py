@@ -13,10 +13,10 @@ from features.derive import (
     INDICATORS,
     OTHER,
     FeatureSpec,
-    _encode_many,
     encode_levels,
     feature_matrix,
 )
+from features.indicators import _encode_many
 from features.schema import AccountSnapshot, frame_to_columns, frame_to_records, records_to_columns
 from features.snapshot import build_snapshots
 from features.tables import Tables

@@ -27,7 +27,7 @@ ACCOUNTS, START, END = 5000, dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 # Model AUC at most this far below the truth's AUC on the same rows: on average over the
 # seeds, and for each seed with room for a test window of ~500 churners (one standard error
 # of the AUC is about 0.01). Honest test windows since the refit is purged
-# (training.pipeline.refit_rows): seeds 0-2 at 0.039, 0.040, 0.034.
+# (training.prepare.refit_rows): seeds 0-2 at 0.039, 0.040, 0.034.
 FLOOR, SEED_FLOOR = 0.04, 0.045
 LEAK = 0.01  # a model above the truth by more than this can only be seeing the future
 MAX_ECE = 0.02
@@ -88,7 +88,7 @@ def test_seeds_reach_the_floor_and_the_references_no_worse_than_the_fixed_capaci
 
     The fixed capacity is trained here rather than read from the figures published before
     the search (0.031-0.034): those came from a refit that learnt the last calibration
-    dates, whose labels are churn inside the test window (training.pipeline.refit_rows).
+    dates, whose labels are churn inside the test window (training.prepare.refit_rows).
     """
     shipped, fixed = [], []
     for seed in (0, 1, 2):
