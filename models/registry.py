@@ -13,14 +13,16 @@ other answer, a timeout included, is a ``RegistryError`` that stops the job.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features.errors import ModelError, RegistryError
+from features.errors import ChurnError, ModelError, RegistryError
 from features.redact import redact
 from models.archive import NO_KEYS, SigningKeys, signing_keys
 
@@ -82,6 +84,17 @@ class Registry:
         """A RegistryError saying what could not be done, where, and MLflow's answer."""
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         return RegistryError(f"cannot {what} in the registry at {self.shown}: {redact(message)}")
+
+    @contextlib.contextmanager
+    def reported(self, what: str) -> Iterator[None]:
+        """MLflow's fluent calls inside: any failure but our own errors becomes a
+        RegistryError naming ``what`` (a dead or refusing server exits 5, not a traceback)."""
+        try:
+            yield
+        except ChurnError:
+            raise
+        except Exception as exc:
+            raise self.failed(what, exc) from None
 
     def call(self, what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
         """``action(*args, **kwargs)``; any failure becomes a RegistryError naming ``what``."""

@@ -192,7 +192,10 @@ def record_run(record: RunRecord, settings: Settings, promote: Promotion = "firs
             PROMOTION_TAG: "registered",
             **({SIGNED_TAG: key_id(signer)} if signer else {}),
         }
-        with mlflow.start_run(run_name=record.run_name) as run:
+        with (
+            registry.reported("record the training run"),
+            mlflow.start_run(run_name=record.run_name) as run,
+        ):
             run_id = run.info.run_id
             mlflow.set_tags(
                 {
@@ -269,7 +272,10 @@ def record_evaluation(record: EvaluationRecord, settings: Settings) -> str:
     import mlflow
 
     configure(settings)
-    with mlflow.start_run(run_name=record.run_name) as run:
+    with (
+        Registry.of(settings).reported("record the evaluation"),
+        mlflow.start_run(run_name=record.run_name) as run,
+    ):
         mlflow.set_tags(
             {
                 **record.tags,
@@ -457,7 +463,10 @@ def record_backtest(record: BacktestRecord, settings: Settings) -> str:
     from mlflow.entities import Metric
 
     configure(settings)
-    with mlflow.start_run(run_name=record.run_name) as parent:
+    with (
+        Registry.of(settings).reported("record the backtest"),
+        mlflow.start_run(run_name=record.run_name) as parent,
+    ):
         mlflow.set_tags(
             {
                 **record.tags,
