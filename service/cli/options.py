@@ -22,6 +22,13 @@ def parse_date(value: str) -> dt.date:
 DataOption = Annotated[
     Path, typer.Option("--data", help="Directory of account tables (Parquet or CSV).")
 ]
+# `churn score` and `churn monitor` read either event tables or one export:
+EventsOrNoneOption = Annotated[
+    Path | None, typer.Option("--data", help="Directory of account tables.")
+]
+ExportOption = Annotated[
+    Path | None, typer.Option("--table", help="One export, for a model trained with --table.")
+]
 EngineOption = Annotated[
     str | None,
     typer.Option(

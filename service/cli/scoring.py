@@ -13,6 +13,8 @@ from features.errors import DataError
 from service.cli.errors import reports_errors
 from service.cli.options import (
     EngineOption,
+    EventsOrNoneOption,
+    ExportOption,
     ModelOption,
     SchedulerOption,
     TrackingOption,
@@ -27,12 +29,8 @@ from service.cli.options import (
 @reports_errors
 def score(
     out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .jsonl.")],
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Directory of account tables.")
-    ] = None,
-    table: Annotated[
-        Path | None, typer.Option("--table", help="One export, for a model trained with --table.")
-    ] = None,
+    data: EventsOrNoneOption = None,
+    table: ExportOption = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Score date (default: end of data; today for --table)."),
@@ -142,12 +140,8 @@ def snapshot_columns(
 
 @reports_errors
 def monitor(
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Directory of account tables.")
-    ] = None,
-    table: Annotated[
-        Path | None, typer.Option("--table", help="One export, for a model trained with --table.")
-    ] = None,
+    data: EventsOrNoneOption = None,
+    table: ExportOption = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Snapshot date (default: end of data; today for --table)."),
