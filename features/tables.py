@@ -263,6 +263,13 @@ def validate_tables(raw: Mapping[str, pd.DataFrame]) -> Tables:
             continue
         frame = coerce_table(raw[spec.name], spec, warnings)
         check_events(frame, spec)
+        if len(frame) == 0:  # kept: no tickets can be true, but a broken export looks the same
+            message = (
+                f"table {spec.name} has no rows: every account reads as having no {spec.name} "
+                "events, not as unknown (leave the file out if it was not exported)"
+            )
+            log.warning(message)
+            warnings.append(message)
         events[spec.name] = frame
     return known_events(accounts, events, warnings)
 

@@ -219,6 +219,13 @@ def test_empty_accounts_table_is_an_error(frames) -> None:
     assert caught.value.table == "accounts"
 
 
+def test_an_empty_event_table_is_kept_with_a_warning(frames) -> None:
+    frames["tickets"] = frames["tickets"].head(0)
+    tables = load_tables(None, frames)
+    assert tables.tickets is not None and len(tables.tickets) == 0
+    assert any("table tickets has no rows" in w for w in tables.warnings)
+
+
 def test_a_long_bad_value_is_quoted_short(frames) -> None:
     frames["accounts"].loc[0, "contract_type"] = "x" * 100_000
     with pytest.raises(DataError) as caught:
