@@ -155,7 +155,9 @@ def test_an_interrupted_tune_keeps_the_trials_done_and_the_best_so_far(
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 130, output.decode()
+    # 130 from `churn tune`, or the interpreter ending itself by SIGINT after the summary
+    # (seen once in CI): a shell reports both as status 130.
+    assert process.returncode in (130, -signal.SIGINT), output.decode()
     assert "interrupted after" in output.decode()
     best = tomllib.loads(out.read_text())["params"]
     client = MlflowClient(mlflow_server)
