@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated
 
@@ -23,8 +24,6 @@ def ui(
     Prints the link to the experiment's training runs: MLflow 3.17's UI opens on its GenAI
     pages unless the link (or its Model training switch) says otherwise.
     """
-    import os
-    import subprocess
 
     from features.redact import redact
     from training.describe import runs_page
@@ -54,7 +53,30 @@ def ui(
         command += ["--default-artifact-root", settings.artifact_location]
     typer.echo(f"MLflow UI on http://{host}:{port} (store {redact(uri)}); Ctrl-C to stop")
     typer.echo(f"training runs: {runs_page(f'http://{host}:{port}', experiment_id)}")
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    raise typer.Exit(run_until_stopped(command))
+
+
+def run_until_stopped(command: list[str]) -> int:
+    """Run ``command`` (a server and the workers it starts) in a process group of its own and
+    stop the whole group when this process gets SIGTERM or Ctrl-C, so stopping `churn ui`
+    never leaves a server holding the port. Its exit code; 0 when it was stopped."""
+    import os
+    import signal
+    import subprocess
+
+    server = subprocess.Popen(command, env=os.environ.copy(), start_new_session=True)
+
+    def stop(*_: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        stop()
+        code = server.wait()
+    return 0 if code in (-signal.SIGTERM, 128 + signal.SIGTERM) else code
 
 
 @reports_errors
