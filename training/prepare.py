@@ -175,15 +175,30 @@ def describe_events(
     )
 
 
+def settled_rows(
+    prepared: Prepared, splits: Sequence[str], window: str
+) -> dict[str, np.ndarray] | None:
+    """Event data: per split, the rows whose labels were settled on the first date of
+    ``window`` (their whole horizon had passed). None for a single table (its splits are not
+    in time)."""
+    horizon = prepared.metadata.get("horizon_days")
+    if prepared.cv_folds or not horizon:
+        return None
+    first = int(to_days(prepared.frames[window]["as_of"]).min())
+    return {
+        split: label_known_by(to_days(prepared.frames[split]["as_of"]), horizon, first)
+        for split in splits
+    }
+
+
 def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
     """Event data: the train rows whose labels were settled on the first validation date
     (the rows validation may judge a model by having learnt from). None for a table, or
     when too few rows would be left to learn from."""
-    horizon = prepared.metadata.get("horizon_days")
-    if prepared.cv_folds or not horizon:
+    rows = settled_rows(prepared, ("train",), "validation")
+    if rows is None:
         return None
-    first_validation = int(to_days(prepared.frames["validation"]["as_of"]).min())
-    settled = label_known_by(to_days(prepared.frames["train"]["as_of"]), horizon, first_validation)
+    settled = rows["train"]
     label = prepared.label("train")[settled]
     if len(label) < MIN_ROWS["train"] or label.sum() < MIN_POSITIVES["train"]:
         log.warning(
@@ -198,15 +213,8 @@ def settled_train_rows(prepared: Prepared) -> np.ndarray | None:
 def refit_rows(prepared: Prepared) -> dict[str, np.ndarray] | None:
     """Event data: per window before test, the rows whose labels were settled on the first
     test date, the only ones the served model may refit on (a later row's label is churn
-    inside the test window). None for a single table (its splits are not in time)."""
-    horizon = prepared.metadata.get("horizon_days")
-    if prepared.cv_folds or not horizon:
-        return None
-    first_test = int(to_days(prepared.frames["test"]["as_of"]).min())
-    return {
-        split: label_known_by(to_days(prepared.frames[split]["as_of"]), horizon, first_test)
-        for split in ("train", "validation", "calibration")
-    }
+    inside the test window). None for a single table."""
+    return settled_rows(prepared, ("train", "validation", "calibration"), "test")
 
 
 def search_folds(prepared: Prepared, params: TrainParams) -> int:
