@@ -97,11 +97,9 @@ class Registry:
             raise self.failed(what, exc) from None
 
     def call(self, what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
-        """``action(*args, **kwargs)``; any failure becomes a RegistryError naming ``what``."""
-        try:
+        """``action(*args, **kwargs)``, its failures reported as :meth:`reported` does."""
+        with self.reported(what):
             return action(*args, **kwargs)
-        except Exception as exc:
-            raise self.failed(what, exc) from None
 
     # --- reading --------------------------------------------------------------------------
 
