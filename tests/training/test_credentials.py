@@ -3,9 +3,6 @@ basic-auth`): credentials from MLflow's own variables work, and are never printe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,28 +10,17 @@ import pytest
 
 from models.registry import Registry
 from tests.conftest import ADMIN
+from tests.training.test_champion_jobs import environment, run
 
 pytestmark = pytest.mark.quality  # two trainings against a server: with the other job tests
 FAST = ("--param", "search_candidates=0", "--param", "num_boost_round=40", "--horizons", "none")
+CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 def train(server: str, data: Path, home: Path, name: str, **credentials: str):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-    }
-    env.update(
-        CHURN_TRACKING_URI=server,
-        CHURN_HOME=str(home),
-        CHURN_MODEL_NAME=name,
-        CHURN_EXPERIMENT=name,
-        MLFLOW_DISABLE_TELEMETRY="true",
-        OMP_NUM_THREADS="1",
-        **credentials,
-    )
-    command = [sys.executable, "-m", "service.cli", "train", "--data", str(data), *FAST]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    env = environment(server, home, name, OMP_NUM_THREADS="1")
+    env = {k: v for k, v in env.items() if k not in CREDENTIALS}
+    return run("train", "--data", str(data), *FAST, env={**env, **credentials})
 
 
 def test_churn_train_with_registry_credentials_registers_the_champion(
