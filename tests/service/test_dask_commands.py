@@ -37,9 +37,9 @@ def test_a_model_trained_on_dask_is_registered_and_served(demo_data: Path, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Dask: 2 workers" in done.stderr and "dashboard" in done.stderr
     assert "version 1 -> @champion" in done.stdout
-    served = start_server(tmp_path)
+    served = start_server(tmp_path, "--workers", "2")
     try:
-        served.wait(lambda: served.get("/ready").status_code == 200, 300, "/ready")
+        served.wait_until_every_worker_is_ready(2, timeout=300)
         answer = served.post("/v1/score", json=snapshot())
         assert answer.status_code == 200, answer.text
         assert 0 <= answer.json()["churn_probability"] <= 1
