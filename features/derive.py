@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -140,6 +141,14 @@ class FeatureSpec:
             dropped=dropped,
         )
 
+    @cached_property
+    def _text_columns(self) -> dict[str, str]:
+        """Text feature -> its column; every driver of every scored account looks one up."""
+        found: dict[str, str] = {}
+        for column in self.levels:
+            found.setdefault(_feature_name(column), column)
+        return found
+
     def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The float feature matrix, columns in ``names`` order (missing = NaN)."""
         return feature_matrix(columns, self)
@@ -164,9 +173,9 @@ class FeatureSpec:
 
     def column_of(self, feature: str) -> str | None:
         """The snapshot column behind a text or attribute feature (None for indicators)."""
-        for column in self.levels:
-            if _feature_name(column) == feature:
-                return column
+        column = self._text_columns.get(feature)
+        if column is not None:
+            return column
         if feature.startswith(ATTRIBUTE_FEATURE_PREFIX):
             return attribute_column(feature[len(ATTRIBUTE_FEATURE_PREFIX) :])
         return None

@@ -49,22 +49,30 @@ def days_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return later - earlier
 
 
-def nanmean_rows(*arrays: np.ndarray) -> np.ndarray:
-    stacked = np.vstack(arrays)
+def nanmean_rows(stacked: np.ndarray) -> np.ndarray:
+    """Per column, the mean of the known values of the rows (windows x accounts); NaN where
+    none is known (``np.nanmean`` would warn there)."""
     known = ~np.isnan(stacked)
     count = known.sum(axis=0)
     total = np.where(known, stacked, 0.0).sum(axis=0)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def nanmax_rows(*arrays: np.ndarray) -> np.ndarray:
-    stacked = np.vstack(arrays)
+def nanmax_rows(stacked: np.ndarray) -> np.ndarray:
+    """Per column, the largest known value of the rows; NaN where none is known."""
     known = ~np.isnan(stacked)
     best = np.where(known, stacked, -np.inf).max(axis=0)
     return np.where(known.any(axis=0), best, np.nan)
 
 
 # --- the columns view every indicator reads ---------------------------------------------
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view: an indicator that wrote into a shared column would corrupt others."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _to_float(value: object) -> float:
@@ -75,13 +83,26 @@ def _to_float(value: object) -> float:
 
 
 class View:
-    """Columns with missing fields read as NaN, so every indicator works on partial data."""
+    """Columns with missing fields read as NaN, so every indicator works on partial data.
+
+    A column is read as numbers once per view and shared, read-only, by every indicator
+    that reads it (several read ``as_of``, ``seats`` and the MAU windows); for one HTTP
+    request numpy's fixed cost per call is most of the feature time.
+    """
 
     def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
         self.columns = columns
         self.n = len(next(iter(columns.values()))) if columns else 0
+        self._numbers: dict[str, np.ndarray] = {}
+        self._mau: dict[tuple[str, int, int], np.ndarray] = {}
 
     def num(self, name: str) -> np.ndarray:
+        found = self._numbers.get(name)
+        if found is None:
+            found = self._numbers[name] = _read_only(self._read_number(name))
+        return found
+
+    def _read_number(self, name: str) -> np.ndarray:
         values = self.columns.get(name)
         if values is None:
             return np.full(self.n, np.nan)
@@ -89,6 +110,19 @@ class View:
         if values.dtype.kind == "O":  # text where a number was learnt: read it if it is one
             return np.array([_to_float(v) for v in values], dtype=np.float64)
         return values.astype(np.float64, copy=False)
+
+    def mau(self, statistic: str, start: int = 0, stop: int = len(MAU_COLUMNS)) -> np.ndarray:
+        """The ``mean`` or ``max`` of the known MAU windows ``start:stop`` (newest first)."""
+        key = (statistic, start, stop)
+        found = self._mau.get(key)
+        if found is None:
+            windows = self._mau.get(("windows", 0, 0))
+            if windows is None:
+                windows = np.vstack([self.num(c) for c in MAU_COLUMNS])
+                self._mau[("windows", 0, 0)] = windows
+            reduce = nanmean_rows if statistic == "mean" else nanmax_rows
+            found = self._mau[key] = _read_only(reduce(windows[start:stop]))
+        return found
 
     def text(self, name: str) -> np.ndarray:
         values = self.columns.get(name)
@@ -154,10 +188,6 @@ def _nps_category(v: View) -> np.ndarray:
 def _never_contacted(v: View) -> np.ndarray:
     last, recent = v.num("last_contact_date"), v.num("contacts_90d")
     return np.where(~np.isnan(last), 0.0, np.where(np.isnan(recent), np.nan, 1.0))
-
-
-def _mau_windows(v: View) -> list[np.ndarray]:
-    return [v.num(c) for c in MAU_COLUMNS]
 
 
 # --- reasons in words ------------------------------------------------------------------------
@@ -233,13 +263,13 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator(
         "mau_per_seat_90d",
         ("mau", "seats"),
-        lambda v: ratio(nanmean_rows(*_mau_windows(v)[:3]), v.num("seats")),
+        lambda v: ratio(v.mau("mean", 0, 3), v.num("seats")),
         lambda x: f"{x * 100:.0f}% of seats active per month over 3 months",
     ),
     Indicator(
         "mau_per_seat_180d",
         ("mau", "seats"),
-        lambda v: ratio(nanmean_rows(*_mau_windows(v)), v.num("seats")),
+        lambda v: ratio(v.mau("mean"), v.num("seats")),
         lambda x: f"{x * 100:.0f}% of seats active per month over 6 months",
     ),
     Indicator(
@@ -251,21 +281,19 @@ CATALOGUE: tuple[Indicator, ...] = (
     Indicator(
         "mau_pct_change_vs_prior_60d",
         ("mau",),
-        lambda v: pct_change(v.num("mau_0"), nanmean_rows(v.num("mau_1"), v.num("mau_2"))),
+        lambda v: pct_change(v.num("mau_0"), v.mau("mean", 1, 3)),
         lambda x: f"active users {_pct(x)} vs prior 2 months",
     ),
     Indicator(
         "mau_pct_change_90d_vs_prior_90d",
         ("mau",),
-        lambda v: pct_change(
-            nanmean_rows(*_mau_windows(v)[:3]), nanmean_rows(*_mau_windows(v)[3:])
-        ),
+        lambda v: pct_change(v.mau("mean", 0, 3), v.mau("mean", 3)),
         lambda x: f"active users {_pct(x)} last 3 months vs the 3 before",
     ),
     Indicator(
         "mau_pct_below_6m_peak",
         ("mau",),
-        lambda v: 1.0 - ratio(v.num("mau_0"), nanmax_rows(*_mau_windows(v))),
+        lambda v: 1.0 - ratio(v.num("mau_0"), v.mau("max")),
         lambda x: f"active users {x * 100:.0f}% below their 6-month peak",
     ),
     Indicator(

@@ -247,15 +247,15 @@ def time_to_churn(
     if survival is None:
         return Later([None] * n, [None] * n, [None] * n)
     keys = [str(h) for h in model.horizons]
-    value = expected_remaining_value(
-        survival.expected_months(discount_rate), columns["mrr"], gross_margin
-    )
+    months = survival.expected_months()
+    discounted = survival.expected_months(discount_rate) if discount_rate else months
+    value = expected_remaining_value(discounted, columns["mrr"], gross_margin)
     return Later(
         [
             dict(zip(keys, row, strict=True))
             for row in survival.churn_within(model.horizons).tolist()
         ],
-        survival.expected_months().tolist(),
+        months.tolist(),
         _nullable(value),
     )
 
