@@ -45,7 +45,9 @@ from PIL import Image
 from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(ROOT))
+from tests.chromium import CHROMIUM, FLAGS  # noqa: E402  (one set of browser flags)
+
 SWAGGER_PACKAGE = "swagger-ui-dist@5"
 COLUMNS = {  # the runs list shows these beside each run's name, this wide
     "attributes.`Run Name`": 250,
@@ -138,14 +140,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [
                 CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *(flag for flag in FLAGS if not flag.startswith("--remote-debugging-port")),
                 f"--user-data-dir={profile}",
                 f"--remote-debugging-port={port}",
                 "about:blank",

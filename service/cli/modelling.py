@@ -30,6 +30,7 @@ from service.cli.options import (
     engine_client,
     load_settings,
     on_engine,
+    one_source,
     parse_date,
     settings_and_model,
 )
@@ -56,6 +57,7 @@ def require_training_extra() -> None:
         )
 
 
+LABELLED_EXPORT = "--table FILE --label COLUMN (one labelled export)"
 TableOption = Annotated[
     Path | None,
     typer.Option("--table", help="One labelled export (CSV/Parquet), a row per customer."),
@@ -119,10 +121,7 @@ def train(
     from training.pipeline import train_and_record
     from training.progress import Steps
 
-    if (data is None) == (table is None):
-        raise DataError(
-            "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
-        )
+    one_source(data, table, LABELLED_EXPORT)
     settings = load_settings(
         tracking_uri=tracking_uri,
         experiment=experiment,
@@ -329,10 +328,7 @@ def tune(
     from training.progress import Steps
     from training.tune import run_tune
 
-    if (data is None) == (table is None):
-        raise DataError(
-            "give either --data DIR (event tables) or --table FILE --label COLUMN (one labelled export)"
-        )
+    one_source(data, table, LABELLED_EXPORT)
     settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)
     params = load_params(params_file, param or [])
     steps = Steps()

@@ -86,6 +86,16 @@ HorizonsOption = Annotated[
 ]
 
 
+def one_source(
+    data: Path | None, table: Path | None, table_form: str = "--table FILE (one export)"
+) -> None:
+    """Exactly one of event tables (--data) and one export (--table)."""
+    if (data is None) == (table is None):
+        from features.errors import DataError
+
+        raise DataError(f"give either --data DIR (event tables) or {table_form}")
+
+
 def load_settings(**overrides: Any):
     """The settings object, with CLI flags taking precedence over CHURN_* variables."""
     from features.settings import read_settings

@@ -21,6 +21,7 @@ from service.cli.options import (
     WorkerMemoryOption,
     engine_client,
     on_engine,
+    one_source,
     parse_date,
     settings_and_model,
 )
@@ -118,11 +119,6 @@ def log_predictions(
     records = prediction_records(scored, columns.get("mrr"), loaded, dt.datetime.now(dt.UTC))
     append_predictions(records, settings.resolved_home / LOG_DIR)
     typer.echo(f"logged {len(records)} predictions in {settings.resolved_home / LOG_DIR}")
-
-
-def one_source(data: Path | None, table: Path | None) -> None:
-    if (data is None) == (table is None):
-        raise DataError("give either --data DIR (event tables) or --table FILE (one export)")
 
 
 def snapshot_columns(

@@ -278,3 +278,13 @@ def test_the_never_sentinel_keeps_accounts_active_and_says_so(tmp_path: Path, ca
     assert done.exit_code == 0, done.output
     assert "accounts.churn_date: 2 row(s) dated 9999-12-31 read as no date" in caplog.text
     assert len(pd.read_csv(out)) == 2
+
+
+def test_a_command_given_both_or_neither_source_names_the_two_forms(tmp_path: Path) -> None:
+    neither = churn("train", home=tmp_path)
+    both = churn(
+        "score", "--out", "s.csv", "--data", str(tmp_path), "--table", "t.csv", home=tmp_path
+    )
+    for done in (neither, both):
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert "give either --data DIR (event tables) or --table FILE" in done.stderr
