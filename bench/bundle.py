@@ -35,7 +35,7 @@ def main() -> None:
     from bench.train import synthetic_prepared
     from models.archive import SigningKeys
     from models.bundle import ChurnModel
-    from training.fit import TrainParams
+    from training.params import TrainParams
     from training.pipeline import fit_and_evaluate
     from training.progress import Steps
 

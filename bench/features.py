@@ -51,8 +51,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from features.events import Queries  # noqa: E402
 from features.schema import MAU_COLUMNS  # noqa: E402
-from features.snapshot import Queries, active_points, build_snapshots, usage_columns  # noqa: E402
+from features.snapshot import active_points, build_snapshots, usage_columns  # noqa: E402
 from features.tables import Tables, account_days, validate_tables  # noqa: E402
 from features.timeline import MISSING_DAY, day_of, to_days  # noqa: E402
 

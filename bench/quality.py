@@ -83,7 +83,7 @@ def measure_demo(seed: int, root: Path) -> Measured:
     from features.tables import load_tables
     from training.compare import references_on_test_window, truth_roc_auc
     from training.demo import generate_demo
-    from training.fit import TrainParams, load_params
+    from training.params import TrainParams, load_params
     from training.pipeline import prepare_events
 
     out = root / f"demo-seed{seed}"
@@ -107,7 +107,7 @@ def measure_demo(seed: int, root: Path) -> Measured:
 def measure_telco(path: Path = TELCO_FILE) -> Measured:
     """The Telco export, 5-fold cross-validated (the folds `churn train --table` uses)."""
     from training.compare import references_cross_validated
-    from training.fit import TrainParams, load_params
+    from training.params import TrainParams, load_params
     from training.table import CV_FOLDS, TableMapping, clean_table, prepare_table, read_export
 
     mapping = TableMapping(

@@ -107,7 +107,7 @@ def synthetic_prepared(rows: int, seed: int = 0):
 
 
 def measure(rows: int, queue: mp.Queue) -> None:
-    from training.fit import TrainParams
+    from training.params import TrainParams
     from training.pipeline import fit_and_evaluate
     from training.progress import Steps
 

@@ -1,31 +1,25 @@
 """Stage 1: raw tables + (account_id, as_of) pairs -> point-in-time AccountSnapshot rows.
 
 Vectorized over all accounts and all dates at once. Each event table becomes a
-sorted array of integer keys ``account * STRIDE + day``; every window count is two
-binary searches of query keys into it, every "last value on or before as_of" one
-search, every windowed sum a difference of prefix sums. Memory stays
+sorted array of integer keys ``account * STRIDE + day`` (features/events.py); every
+window count is two binary searches of query keys into it, every "last value on or
+before as_of" one search, every windowed sum a difference of prefix sums. Memory stays
 O(events + snapshots) — there is no join of events against dates — and a search
 bounded by ``key(account, as_of)`` cannot see an event dated after ``as_of``:
 the point-in-time rule holds by construction (and is property-tested).
 
-Distinct active users in a window (MAU) uses one more identity. With usage deduplicated
-to (account, user, day) and each event's gap to the same user's previous active day,
-the users active in ``(lo, lo + L]`` are counted by the first event of each user after
-``lo``: those with gap >= L inside the window, plus the "crossing" events whose previous
-day is <= lo < day (gap < L), which is a difference of two prefix counts.
+Distinct active users in a window (MAU) use one more identity (features/usage.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.errors import DataError
+from features.events import EventIndex, Queries
 from features.schema import (
     MAU_COLUMNS,
     SNAPSHOT_COLUMNS,
@@ -47,127 +41,11 @@ from features.timeline import (
     days_to_datetime,
     next_term_end,
     to_days,
-    window_covered,
 )
+from features.usage import distinct_user_days
 
-DAY_OFFSET = day_of("1900-01-01")
-STRIDE = 1 << 17  # days 1900-01-01 .. 2258: keys are account * STRIDE + (day - DAY_OFFSET)
 NEVER_FEATURES = ("churn_date", "churn_reason")
 HIGH_PRIORITIES = ("high", "urgent")
-
-
-def event_keys(account: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Sortable int64 key of (account index, day)."""
-    shifted = day - DAY_OFFSET
-    if len(shifted) and (shifted.min() < 0 or shifted.max() >= STRIDE):
-        raise DataError("dates must lie between 1900-01-01 and 2258-11-01")
-    return account.astype(np.int64) * STRIDE + shifted
-
-
-@dataclass(frozen=True)
-class EventIndex:
-    """Events of one kind sorted by (account, day), with optional prefix sums of a value."""
-
-    keys: np.ndarray
-    values: np.ndarray | None = None  # values aligned with keys (for "last value")
-    prefix: np.ndarray | None = None  # prefix sums of values, length len(keys) + 1
-
-    @classmethod
-    def build(
-        cls, account: np.ndarray, day: np.ndarray, values: np.ndarray | None = None
-    ) -> EventIndex:
-        keys = event_keys(account, day)
-        if values is None:  # equal keys are interchangeable: a plain sort, no permutation
-            return cls(keys=np.sort(keys))
-        order = np.argsort(keys, kind="stable")  # same-day rows keep file order: last row wins
-        sorted_values = np.asarray(values)[order]
-        prefix = None
-        if sorted_values.dtype.kind in "fiub":
-            prefix = np.concatenate(
-                [[0.0], np.cumsum(np.nan_to_num(sorted_values.astype(np.float64)))]
-            )
-        return cls(keys=keys[order], values=sorted_values, prefix=prefix)
-
-    def upto(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Position after the last event of ``account`` dated on or before ``day``."""
-        return np.searchsorted(self.keys, event_keys(account, day), side="right")
-
-    def count_upto(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """The account's events dated on or before ``day`` (its whole history so far)."""
-        first = np.searchsorted(self.keys, account.astype(np.int64) * STRIDE, side="left")
-        return self.upto(account, day) - first
-
-    def count(self, account: np.ndarray, as_of: np.ndarray, days: int) -> np.ndarray:
-        """Events in ``(as_of - days, as_of]``."""
-        return self.upto(account, as_of) - self.upto(account, as_of - days)
-
-    def total(self, account: np.ndarray, as_of: np.ndarray, days: int) -> np.ndarray:
-        """Sum of values of events in ``(as_of - days, as_of]``."""
-        assert self.prefix is not None
-        return (
-            self.prefix[self.upto(account, as_of)] - self.prefix[self.upto(account, as_of - days)]
-        )
-
-    def last(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Position of the account's last event on or before ``day``; -1 where there is none."""
-        if len(self.keys) == 0:
-            return np.full(len(account), -1, dtype=np.int64)
-        position = self.upto(account, day) - 1
-        found = (position >= 0) & (self.keys[np.maximum(position, 0)] // STRIDE == account)
-        return np.where(found, position, -1)
-
-    def last_day(self, account: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Day of the account's last event on or before ``day`` (``MISSING_DAY`` if none)."""
-        position = self.last(account, day)
-        days = (
-            self.keys[np.maximum(position, 0)] % STRIDE + DAY_OFFSET if len(self.keys) else position
-        )
-        return np.where(position >= 0, days, MISSING_DAY)
-
-    def last_value(self, account: np.ndarray, day: np.ndarray, fill: object = np.nan) -> np.ndarray:
-        """Value of the account's last event on or before ``day`` (``fill`` if none)."""
-        assert self.values is not None
-        position = self.last(account, day)
-        if len(self.values) == 0:
-            return np.full(
-                len(account), fill, dtype=self.values.dtype if fill is not np.nan else np.float64
-            )
-        return np.where(position >= 0, self.values[np.maximum(position, 0)], fill)
-
-
-@dataclass(frozen=True)
-class Queries:
-    """The (account index, as_of day) pairs being snapshotted, and the data's first day."""
-
-    accounts: pd.Index  # account_id -> account index
-    account: np.ndarray
-    as_of: np.ndarray
-    signup: np.ndarray
-    data_start: int | None
-
-    def covered(self, days: int) -> np.ndarray:
-        """Where a window of ``days`` ending at as_of lies inside the recorded history."""
-        return window_covered(self.as_of, days, self.data_start)
-
-    def locate(self, events: pd.DataFrame, date_column: str) -> tuple[np.ndarray, np.ndarray]:
-        """(account index, day) of each event row; tables hold known accounts only."""
-        ids = events["account_id"]
-        in_arrow = all(
-            isinstance(v.dtype, pd.StringDtype) and v.dtype.storage == "pyarrow"
-            for v in (ids, self.accounts)
-        )
-        if not (in_arrow and self.accounts.is_unique):
-            return self.accounts.get_indexer(ids), to_days(events[date_column])
-        # Loaded tables hold Arrow strings: one Arrow hash lookup, where get_indexer would
-        # first copy every id to a Python object (seconds on millions of usage rows).
-        known = pa.array(self.accounts.array)
-        if isinstance(known, pa.ChunkedArray):
-            known = known.combine_chunks()
-        values = pa.array(ids.array)
-        position = pc.index_in(values, value_set=known.cast(values.type))
-        if position.null_count:
-            position = pc.fill_null(position, -1)
-        return position.to_numpy().astype(np.intp), to_days(events[date_column])
 
 
 # --- the entry point ----------------------------------------------------------------------
@@ -353,96 +231,6 @@ def usage_columns(usage: pd.DataFrame | None, q: Queries) -> dict[str, np.ndarra
     dau = active_days.days.count(q.account, q.as_of, DAU_WINDOW_DAYS) / DAU_WINDOW_DAYS
     out["dau_avg_30d"] = np.where(q.covered(DAU_WINDOW_DAYS), dau, np.nan)
     return out
-
-
-@dataclass(frozen=True)
-class UserDays:
-    """Usage deduplicated to (account, user, day), indexed for distinct-user window counts."""
-
-    days: EventIndex  # every distinct (account, user, day)
-    first_in_window: EventIndex  # days whose gap to the user's previous day is >= the window
-    crossing_prev: EventIndex  # previous day of events with a gap < the window
-    crossing_day: EventIndex  # day of events with a gap < the window
-    window: int
-
-    def distinct_users(self, account: np.ndarray, as_of: np.ndarray, days: int) -> np.ndarray:
-        if days != self.window:
-            raise ValueError(f"index built for {self.window}-day windows, asked for {days}")
-        lo = as_of - days
-        long_gap = self.first_in_window.count(account, as_of, days)
-        crossing = self.crossing_prev.upto(account, lo) - self.crossing_day.upto(account, lo)
-        return long_gap + crossing
-
-
-def distinct_user_days(usage: pd.DataFrame, q: Queries, window: int = MAU_WINDOW_DAYS) -> UserDays:
-    """Deduplicate usage and split it into the three sorted indexes MAU needs.
-
-    Two sorts of the usage rows do the work. The first, by (account, user, day),
-    deduplicates and puts each user's active days side by side, which gives every event
-    its gap to the user's previous day. The second, by (account, day), is the ``days``
-    index; it carries two flags in the low bits of its keys, so every other index is a
-    masked copy of it: ``crossing_day`` the events with a short gap, ``first_in_window``
-    the others, and ``crossing_prev`` (the *previous* day of each short-gap event) the
-    events whose *next* event has a short gap, since that previous day is their own.
-    """
-    account, day = q.locate(usage, "date")
-    user, _ = pd.factorize(usage["user_id"], sort=False)
-    # pair = account * 2**user_bits + user (the user count rounded up to a power of two): the same
-    # (account, user) order, and the account of a pair is a shift, not a division.
-    user_bits = int(user.max()).bit_length() if len(user) else 0
-    pair = account.astype(np.int64)
-    pair <<= user_bits
-    pair += user
-    del user
-    if len(pair) and int(pair.max()) >= (np.iinfo(np.int64).max // STRIDE):
-        pair = np.unique(pair, return_inverse=True)[1].astype(np.int64)  # keeps account order
-        pair_account = np.zeros(int(pair.max()) + 1, dtype=np.int64)
-        pair_account[pair] = account
-    else:
-        pair_account = None
-    del account
-    # np.unique of the (pair, day) keys as sort + compare: numpy's hash-based unique takes
-    # tens of seconds on 30M keys. Arithmetic is in place: these arrays are usage-sized.
-    keys = pair
-    keys *= STRIDE
-    keys += day
-    keys -= DAY_OFFSET
-    del pair, day
-    keys.sort()
-    first = np.ones(len(keys), dtype=bool)
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    distinct = keys[first]
-    del keys, first
-    shift = STRIDE.bit_length() - 1  # STRIDE is a power of two: divmod is a shift and a mask
-    pair_of = distinct >> shift
-    offset_day = distinct & (STRIDE - 1)  # day - DAY_OFFSET
-    del distinct
-    event_account = pair_account[pair_of] if pair_account is not None else pair_of >> user_bits
-    gap_short = np.zeros(len(pair_of), dtype=bool)  # the user was active < window days before
-    np.logical_and(pair_of[1:] == pair_of[:-1], np.diff(offset_day) < window, out=gap_short[1:])
-    del pair_of
-    flags = gap_short.view(np.uint8) << 1  # bit 1: short gap; bit 0: the next event's is short
-    flags[:-1] |= gap_short[1:]
-    del gap_short
-    tagged = event_account  # becomes event_keys(account, day) << 2 | flags
-    tagged *= STRIDE
-    tagged += offset_day
-    tagged <<= 2
-    tagged |= flags
-    del event_account, offset_day
-    tagged.sort()
-    flags = tagged.astype(np.uint8)  # the low byte holds the flags
-    short = (flags & 2).astype(bool)
-    before_short = (flags & 1).astype(bool)
-    del flags
-    tagged >>= 2  # the (account, day) keys, sorted
-    return UserDays(
-        days=EventIndex(keys=tagged),
-        first_in_window=EventIndex(keys=tagged[~short]),
-        crossing_prev=EventIndex(keys=tagged[before_short]),
-        crossing_day=EventIndex(keys=tagged[short]),
-        window=window,
-    )
 
 
 def nps_columns(nps: pd.DataFrame | None, q: Queries) -> dict[str, np.ndarray]:

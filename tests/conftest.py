@@ -159,9 +159,9 @@ def _churn_days(columns: dict[str, np.ndarray], seed: int = 0) -> np.ndarray:
 def _with_time_to_churn(model, columns: dict[str, np.ndarray], seed: int = 0):
     """``model`` with a real time-to-churn model (training's own fit) on its features, learnt
     from synthetic churn days; test rows a year after the rest, so training months are observed."""
-    from training.fit import TrainParams
     from training.hazard import Origin
     from training.hazard import fit_hazard as fit
+    from training.params import TrainParams
     from training.survival import Outcomes
 
     n = len(columns["as_of"])

@@ -51,7 +51,7 @@ from models.value import annual_revenue
 from training.card import model_form
 from training.dataset import SplitPlan
 from training.evaluate import classification_metrics
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 from training.report.segments import UNKNOWN, level_names, text_labels

@@ -14,7 +14,7 @@ import pandas as pd
 from features.files import atomic_directory
 from features.settings import Settings
 from training.backtest import SCORES_FILE, TABLE_FILE, Backtest, BacktestPlan
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.track import BacktestRecord, OriginRun, record_backtest
 
 SERIES = (

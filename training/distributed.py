@@ -49,7 +49,8 @@ from training.dataset import (
     labelled_snapshots,
     split_summary,
 )
-from training.fit import Boosted, Boosting, ModelForm, Part, TrainParams
+from training.fit import Boosted, Boosting, ModelForm, Part
+from training.params import TrainParams
 from training.prepare import Prepared, describe_events
 from training.progress import Steps
 from training.scoring import drift_report, score_frame, training_profile

@@ -37,7 +37,8 @@ from features.schema import Columns
 from features.timeline import date_of, months_covering
 from models.hazard import RENEWAL_INPUTS, HazardFit, HazardModel, MonthCalibrator
 from training.dataset import MIN_POSITIVES, MIN_ROWS, SplitPlan
-from training.fit import Part, TrainParams
+from training.fit import Part
+from training.params import TrainParams
 from training.progress import Steps
 from training.survival import (
     Followup,

@@ -38,8 +38,9 @@ from training.evaluate import (
     plot_shap_summary,
     stage_table,
 )
-from training.fit import Boosting, Part, TrainParams, fit_baseline, fit_chosen_model
+from training.fit import Boosting, Part, fit_baseline, fit_chosen_model
 from training.hazard import Origin, SurvivalReport, survival_report
+from training.params import TrainParams
 from training.prepare import (
     Prepared,
     describe_events,

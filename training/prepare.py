@@ -30,10 +30,11 @@ from training.dataset import (
     build_training_set,
     churn_days,
 )
+from training.params import TrainParams
 from training.survival import Outcomes
 
 if TYPE_CHECKING:  # training.fit loads LightGBM; preparing data does not need it
-    from training.fit import Boosting, TrainParams
+    from training.fit import Boosting
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from models.lease import Lease
 from models.registry import LoadedModel, Registry, load_model
 from training.describe import RETRAIN, with_decision
 from training.evaluate import evaluate, finite
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import Prepared, TrainResult, lifecycle_stage, train_and_record
 from training.progress import Steps
 from training.track import describe_run

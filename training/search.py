@@ -27,13 +27,12 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # training.fit runs the search; the search only reads its parameters
-    from training.fit import TrainParams
+from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 

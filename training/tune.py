@@ -24,7 +24,8 @@ from features.errors import ModelError
 from features.files import write_atomic
 from features.settings import Settings
 from training import describe
-from training.fit import Part, TrainParams, forms, holdout_folds, lightgbm_fits
+from training.fit import Part, forms, holdout_folds, lightgbm_fits
+from training.params import TrainParams
 from training.prepare import Prepared, search_folds, settled_train_rows
 from training.search import (
     PRUNE_WARMUP,

@@ -117,7 +117,7 @@ def train(
     With --engine dask, snapshots and LightGBM run on a Dask cluster (event tables only).
     """
     require_training_extra()
-    from training.fit import load_params
+    from training.params import load_params
     from training.pipeline import train_and_record
     from training.progress import Steps
 
@@ -260,8 +260,8 @@ def retrain(
     a scheduler (cron, Kubernetes CronJob); a lock keeps two runs from overlapping.
     """
     require_training_extra()
-    from training.fit import load_params
     from training.outcomes import champion_outcomes
+    from training.params import load_params
     from training.progress import Steps
     from training.retrain import retrain as run_retrain
     from training.retrain import retrain_guard
@@ -324,7 +324,7 @@ def tune(
     --out after every improvement, so Ctrl-C keeps what was found. Then:
     `churn train --params params.toml` (or `churn retrain --params params.toml`).
     """
-    from training.fit import load_params
+    from training.params import load_params
     from training.progress import Steps
     from training.tune import run_tune
 

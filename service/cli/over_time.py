@@ -166,7 +166,7 @@ def backtest(
     )
     from training.backtest_output import save_backtest
     from training.dataset import SplitPlan
-    from training.fit import load_params
+    from training.params import load_params
     from training.progress import Steps
 
     settings = load_settings(tracking_uri=tracking_uri, experiment=experiment, horizon_days=horizon)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate
 from training.progress import Steps
 from training.table import TableMapping, clean_table, prepare_table, read_export

@@ -35,7 +35,7 @@ from training.backtest import (
     score_origin,
 )
 from training.dataset import SplitPlan
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import prepare_events
 
 FIRST, SECOND = dt.date(2024, 4, 1), dt.date(2024, 5, 1)  # the demo data's first origins
@@ -293,7 +293,7 @@ def test_truncating_the_data_after_an_origin_leaves_its_scores_identical(
 
 
 def _typed(values: dict[str, str]) -> dict[str, object]:
-    from training.fit import coerce_params
+    from training.params import coerce_params
 
     return {k: getattr(coerce_params(values), k) for k in values}
 

@@ -29,7 +29,7 @@ from models.bundle import ChurnModel
 from tests.conftest import free_port, stop
 from training.dataset import SPLITS, SplitPlan
 from training.distributed import drift, prepare_partitioned, write_scores
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import Prepared, Trained, fit_and_evaluate, prepare_events
 from training.progress import Steps
 from training.scoring import drift_frame, event_columns, score_frame

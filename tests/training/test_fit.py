@@ -11,7 +11,8 @@ from features.derive import FeatureSpec
 from features.errors import ModelError
 from models.linear import LinearBase
 from training.evaluate import expected_calibration_error
-from training.fit import Part, TrainParams, fit_baseline, fit_chosen_model, load_params
+from training.fit import Part, fit_baseline, fit_chosen_model
+from training.params import TrainParams, load_params
 
 
 def test_pairs_override_the_file_and_are_typed(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from features.tables import load_tables
 from features.timeline import DEFAULT_HORIZONS
 from training.demo import generate_demo
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 

@@ -10,7 +10,7 @@ import pytest
 
 from features.tables import load_tables
 from features.timeline import to_days
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate, prepare_events, refit_rows
 from training.progress import Steps
 

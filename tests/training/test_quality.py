@@ -19,7 +19,7 @@ import pytest
 from features.tables import load_tables
 from training.compare import references_on_test_window, short_of_references, truth_roc_auc
 from training.demo import generate_demo
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ModelError
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate
 from training.progress import Steps
 from training.scoring import drift_frame, score_table, table_columns

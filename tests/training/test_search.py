@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from features.derive import FeatureSpec
-from training.fit import Part, TrainParams, choose_model_form, load_params
+from training.fit import Part, choose_model_form
+from training.params import TrainParams, load_params
 from training.search import CurvePruning, Evaluation, search
 
 FEATURES = 6

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from training.compare import references_cross_validated, short_of_references
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate
 from training.progress import Steps
 from training.table import CV_FOLDS, TableMapping, clean_table, prepare_table, read_export

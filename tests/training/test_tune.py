@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from features.tables import load_tables
-from training.fit import TrainParams
+from training.params import TrainParams
 from training.pipeline import fit_and_evaluate, prepare_events
 from training.progress import Steps
 
