@@ -35,7 +35,7 @@ from features.schema import frame_to_columns
 from features.settings import Settings
 from features.snapshot import active_snapshots
 from features.tables import Tables
-from features.timeline import observation_dates
+from features.timeline import day_of, label_known_by, observation_dates, to_days
 from models.bundle import ChurnModel
 from models.linear import LinearBase
 from models.profile import ProfileTally
@@ -45,6 +45,7 @@ from training.dataset import (
     SPLITS,
     SplitPlan,
     check_split_summary,
+    churn_days,
     date_counts,
     labelled_snapshots,
     split_summary,
@@ -55,11 +56,14 @@ from training.prepare import Prepared, describe_events
 from training.progress import Steps
 from training.scoring import drift_report, score_frame, training_profile
 from training.search import Pruning
+from training.survival import Outcomes
 
 if TYPE_CHECKING:
     from distributed import Client
 
 SAMPLE_ROWS = 1_000_000  # training rows collected for the logistic parts and the profile
+CHURN_DAY = "churn_day"  # rides beside each snapshot row until the outcomes are taken out
+AS_OF_DAY = "as_of_day"  # beside the workers' feature rows: which ones were settled when
 
 
 def load(client: Client, data: str | Path, settings: Settings) -> PartitionedTables:
@@ -105,7 +109,7 @@ def prepare_partitioned(
     end = data_end or tables.span[1]
     dates = observation_dates(tables.span[0], end, horizon_days=horizon, every=every)
     assignment = plan.assign(dates)
-    labelled = tables.map(labelled_snapshots, dates, assignment, horizon, exclude)
+    labelled = tables.map(_labelled, dates, assignment, horizon, exclude)
     with steps.step(f"snapshots and labels on {tables.npartitions} partitions"):
         parts = [dask.delayed(_by_window, nout=2)(frame) for frame in labelled]
         # The training rows stay on the workers; only what decides the spec comes back.
@@ -129,7 +133,13 @@ def prepare_partitioned(
         held, sample = persisted[: len(window)], dask.compute(persisted[len(window) :])[0]
         del train_parts, parts, labelled  # the workers may drop the snapshot rows now
         frames["train"] = _sorted(pd.concat(sample, ignore_index=True))
-        boosting = DaskBoosting.of(client, held, spec, train_rows)
+        first_validation = min(d for d in dates if assignment[d] == "validation")
+        settled_by = (horizon, day_of(first_validation))
+        boosting = DaskBoosting.of(client, held, spec, train_rows, settled_by)
+    outcomes = {
+        split: Outcomes(to_days(frame["as_of"]), frame.pop(CHURN_DAY).to_numpy(np.int64))
+        for split, frame in frames.items()
+    }
     counts: dict[str, int] = {}
     for part in unknown:
         for name, rows in part.items():
@@ -145,6 +155,8 @@ def prepare_partitioned(
         every,
         plan,
         exclude,
+        settings.horizons,
+        outcomes,
     )
     prepared.tags.update(
         {
@@ -156,6 +168,20 @@ def prepare_partitioned(
     return replace(prepared, spec=spec, boosting=boosting)
 
 
+def _labelled(
+    tables: Tables,
+    dates: Sequence[dt.date],
+    assignment: dict[dt.date, str],
+    horizon_days: int,
+    exclude_columns: Sequence[str],
+) -> pd.DataFrame:
+    """Per partition: ``labelled_snapshots`` and each row's account churn day, what the
+    time-to-churn model learns from (the accounts table is partitioned with the events)."""
+    frame = labelled_snapshots(tables, dates, assignment, horizon_days, exclude_columns)
+    frame[CHURN_DAY] = churn_days(tables, frame)
+    return frame
+
+
 def _by_window(
     frame: pd.DataFrame,
 ) -> tuple[pd.DataFrame, tuple[pd.DataFrame, SpecEvidence, pd.DataFrame]]:
@@ -163,7 +189,7 @@ def _by_window(
     rows and churners per split and date, the spec evidence of the training rows, and
     the held-out rows (validation, calibration, test)."""
     train = frame.loc[frame["split"] == "train"].reset_index(drop=True)
-    columns = frame_to_columns(train.drop(columns=[LABEL, "split"]))
+    columns = frame_to_columns(train.drop(columns=[LABEL, "split", CHURN_DAY]))
     evidence = SpecEvidence.of(columns, columns.get("account_id"))
     return train, (date_counts(frame), evidence, frame.loc[frame["split"] != "train"])
 
@@ -184,9 +210,10 @@ def _train_window(
     """Per partition: its training rows as (feature matrix + label) for the workers, and a
     uniform ``share`` of them as snapshot rows for this process."""
     train = frame
-    columns = frame_to_columns(train.drop(columns=[LABEL, "split"]))
+    columns = frame_to_columns(train.drop(columns=[LABEL, "split", CHURN_DAY]))
     matrix = pd.DataFrame(spec.matrix(columns), columns=spec.names)
     matrix[LABEL] = train[LABEL].to_numpy()
+    matrix[AS_OF_DAY] = to_days(train["as_of"])
     if share < 1.0:
         rng = np.random.default_rng([seed, partition])
         train = train.loc[rng.random(len(train)) < share]
@@ -235,23 +262,48 @@ class DaskBoosting(Boosting):
     (persisted), the small windows travel with each fit."""
 
     client: Any
-    window: dd.DataFrame  # spec.names + LABEL, persisted on the workers
+    window: dd.DataFrame  # spec.names + LABEL + AS_OF_DAY, persisted on the workers
     rows: int
     threads: int
+    settled_by: tuple[int, int] | None = None  # (horizon, day): rows whose labels were known
 
     @classmethod
-    def of(cls, client: Client, held: list[Any], spec: FeatureSpec, rows: int) -> DaskBoosting:
+    def of(
+        cls,
+        client: Client,
+        held: list[Any],
+        spec: FeatureSpec,
+        rows: int,
+        settled_by: tuple[int, int] | None = None,
+    ) -> DaskBoosting:
         meta = pd.DataFrame(
-            {**{n: pd.Series(dtype=np.float64) for n in spec.names}, LABEL: np.int8()}
+            {
+                **{n: pd.Series(dtype=np.float64) for n in spec.names},
+                LABEL: np.int8(),
+                AS_OF_DAY: np.int64(),
+            }
         )
         lengths = client.compute([dask.delayed(len)(h) for h in held], sync=True)
         kept = [h for h, n in zip(held, lengths, strict=True) if n]  # LightGBM refuses empty parts
         window = dd.from_delayed(kept, meta=meta.iloc[:0], verify_meta=False)
-        return cls(client, window, rows, worker_threads(client))
+        return cls(client, window, rows, worker_threads(client), settled_by)
 
     @property
     def local(self) -> bool:
         return False
+
+    def settled(self) -> DaskBoosting:
+        """The training rows whose labels were settled on the first validation date, as
+        the single-process search learns from (filtered on the workers, not copied)."""
+        if self.settled_by is None:
+            return self
+        horizon, day = self.settled_by
+        window = self.window.loc[label_known_by(self.window[AS_OF_DAY], horizon, day)]
+        lengths = window.map_partitions(len).compute()
+        kept = [i for i, n in enumerate(lengths) if n]  # LightGBM refuses empty parts
+        return replace(
+            self, window=window.partitions[kept], rows=int(sum(lengths)), settled_by=None
+        )
 
     def early_stopped(
         self,
@@ -286,7 +338,8 @@ class DaskBoosting(Boosting):
             pd.DataFrame(p.features, columns=spec.names).assign(**{LABEL: p.label})
             for p in parts[1:]
         ]
-        window = dd.concat([self.window, *(dd.from_pandas(e, npartitions=1) for e in extra)])
+        held = self.window.drop(columns=AS_OF_DAY)
+        window = dd.concat([held, *(dd.from_pandas(e, npartitions=1) for e in extra)])
         rows = self.rows + sum(len(p.label) for p in parts[1:])
         return self._fit(spec, window, params, form.trees_for(rows, params.num_boost_round), linear)
 

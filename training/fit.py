@@ -84,6 +84,12 @@ class Boosting:
         subset of the train rows, and prune)."""
         return True
 
+    def settled(self) -> Boosting:
+        """Where candidates learn when only the train rows settled on the first validation
+        date may be learnt from: here the search hands those rows over itself; a cluster
+        returns the boosting of its own settled rows."""
+        return self
+
     def refit(
         self,
         spec: FeatureSpec,
@@ -280,16 +286,19 @@ def choose_model_form(
     learn only from those (the others' outcomes fall inside the validation window, which
     would reward a model for recognising accounts). The chosen candidate is then stopped
     early on every train row, as before the search. A cluster ``boosting`` (Dask) learns
-    every candidate from the whole training window its workers hold: there ``settled``
-    and pruning do not apply.
+    every candidate from the settled rows of the training window its workers hold
+    (``Boosting.settled``), without pruning.
     """
     boosting = boosting or Boosting()
+    searching = boosting
     if not boosting.local:
-        settled, inner_folds = None, 0
+        inner_folds = 0
+        if settled is not None:
+            searching = boosting.settled()
     folds, scored_on = holdout_folds(train, validation, inner_folds, params.seed, settled)
     searched_rows = len(folds[0][0].label)
     result = search(
-        holdout_objective(lightgbm_fits(spec, folds, boosting), len(folds)),
+        holdout_objective(lightgbm_fits(spec, folds, searching), len(folds)),
         params,
         forms(params),
         searched_rows,

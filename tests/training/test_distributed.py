@@ -54,7 +54,8 @@ def client() -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def single(demo_data: Path) -> tuple[Prepared, Trained]:
-    prepared = prepare_events(load_tables(demo_data), SETTINGS.horizon_days)
+    tables = load_tables(demo_data)
+    prepared = prepare_events(tables, SETTINGS.horizon_days, horizons=SETTINGS.horizons)
     return prepared, fit_and_evaluate(prepared, PARAMS, QUIET)
 
 
@@ -82,11 +83,30 @@ def test_splits_and_feature_spec_equal_single_process(single, on_dask) -> None:
 
 def test_training_on_dask_reaches_the_single_process_test_roc_auc(single, on_dask) -> None:
     (_, local), (_, partitioned) = single, on_dask
-    # Not bit-identical: each worker bins its own rows and their histograms are merged
-    # (0.011 apart on the demo data in one CI run).
-    assert abs(partitioned.metrics["test_roc_auc"] - local.metrics["test_roc_auc"]) <= 0.02
+    # Not bit-identical: each worker bins the features it is given from its own rows.
+    assert abs(partitioned.metrics["test_roc_auc"] - local.metrics["test_roc_auc"]) <= 0.01
     assert partitioned.metrics["test_roc_auc"] > partitioned.baseline_metrics["test_roc_auc"] - 0.02
     assert partitioned.model.card.window == local.model.card.window  # the same model card
+
+
+def outcomes_by_account(prepared: Prepared, split: str) -> pd.DataFrame:
+    frame = prepared.frames[split]
+    churn = prepared.outcomes[split].churn
+    return by_account(frame[["as_of", "account_id"]].assign(churn=churn))
+
+
+def test_training_on_dask_fits_the_time_to_churn_model_on_the_same_outcomes(
+    single, on_dask
+) -> None:
+    (local_prepared, local), (dask_prepared, partitioned) = single, on_dask
+    for split in SPLITS:
+        pd.testing.assert_frame_equal(
+            outcomes_by_account(dask_prepared, split), outcomes_by_account(local_prepared, split)
+        )
+    assert partitioned.model.hazard is not None
+    assert partitioned.model.horizons == local.model.horizons == tuple(SETTINGS.horizons)
+    concordance = "test_hazard_concordance"
+    assert abs(partitioned.metrics[concordance] - local.metrics[concordance]) <= 0.02
 
 
 def test_batch_scores_on_dask_equal_single_process(
