@@ -267,11 +267,10 @@ def run_tune(
     out: Path,
 ) -> TuneResult:
     """`churn tune`: the study inside its MLflow parent run, a line per trial on stderr."""
-    from rich.console import Console
-
+    from training.progress import terminal
     from training.track import finish_tune, tune_run
 
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
 

@@ -429,8 +429,9 @@ def evaluate(
     columns = frame_to_columns(snapshots)
     probability = loaded.model.predict_proba(columns)
     metrics = finite(evaluate_metrics(label, probability, lifecycle_stage(columns), prefix="eval"))
-    from rich.console import Console
     from rich.table import Table
+
+    from training.progress import terminal
 
     table = Table(
         title=f"{loaded.uri} on {data} ({len(label):,} snapshots, {dates[0]}..{dates[-1]})"
@@ -439,7 +440,7 @@ def evaluate(
     table.add_column("value", justify="right")
     for key in ("rows", "base_rate", *KEY_METRICS):
         table.add_row(key, metric_text(metrics.get(f"eval_{key}")))
-    Console().print(table)
+    terminal().print(table)
     if out is not None:
         write_atomic(
             out, lambda temp: temp.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))

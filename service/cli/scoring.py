@@ -161,10 +161,10 @@ def monitor(
     the model leans on no longer look like what it learnt from, so retrain or investigate.
     With --engine dask, drift is tallied per account partition and merged.
     """
-    from rich.console import Console
     from rich.table import Table
 
     from features.files import write_frame
+    from training.progress import terminal
     from training.scoring import DRIFT_LEVELS, drift_frame
 
     if fail_on not in ("major", "moderate", "never"):
@@ -206,7 +206,7 @@ def monitor(
             f"{row.missing_in_training:.0%}",
             f"{row.missing_now:.0%}",
         )
-    console = Console()
+    console = terminal()
     console.print(shown)
     console.print(
         f"mean churn probability {mean:.4f} (training base rate {base_rate:.4f}); "

@@ -21,9 +21,9 @@ KEY_METRICS = (
 
 
 def print_tune_result(result: Any, settings: Any) -> None:
-    from rich.console import Console
+    from training.progress import terminal
 
-    console = Console()
+    console = terminal()
     state = "interrupted after" if result.interrupted else "finished"
     console.print(f"tune {state} {result.trials} trials ({result.pruned} pruned)")
     if result.best is None:
@@ -40,8 +40,9 @@ def print_tune_result(result: Any, settings: Any) -> None:
 
 
 def print_retrain_result(result: Any, settings: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from training.progress import terminal
 
     table = Table(
         title=f"Challenger vs champion on the test window ({result.trained.summary.loc['test', 'rows']} rows)"
@@ -59,7 +60,7 @@ def print_retrain_result(result: Any, settings: Any) -> None:
             metric_text(result.trained.trained.metrics.get(name)),
             metric_text(result.champion_metrics.get(name)),
         )
-    console = Console()
+    console = terminal()
     console.print(table)
     version = result.trained.registered.version
     if result.verdict.promote:
@@ -77,8 +78,9 @@ def print_retrain_result(result: Any, settings: Any) -> None:
 
 
 def print_split(summary: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from training.progress import terminal
 
     table = Table(title="Split")
     table.add_column("split")
@@ -86,12 +88,13 @@ def print_split(summary: Any) -> None:
         table.add_column(str(column), justify="right")
     for split, row in summary.iterrows():
         table.add_row(str(split), *(str(v) for v in row.tolist()))
-    Console(stderr=True).print(table)
+    terminal(stderr=True).print(table)
 
 
 def print_training_result(result: Any, settings: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from training.progress import terminal
 
     table = Table(
         title=f"Test window ({result.summary.loc['test', 'rows'] if 'test' in result.summary.index else '?'} rows)"
@@ -108,7 +111,7 @@ def print_training_result(result: Any, settings: Any) -> None:
             )
             if model is not None or baseline is not None:
                 table.add_row(name, metric_text(model), metric_text(baseline))
-    console = Console()
+    console = terminal()
     console.print(table)
     print_survival(result.trained.metrics, console)
     search = result.trained.search
@@ -173,8 +176,9 @@ def metric_text(value: float | None) -> str:
 def print_table(title: str, frame: Any, columns: dict[str, tuple[str, str | None]]) -> None:
     """A frame on the terminal: ``columns`` maps a column to (header, format), a number
     format (``{:.2%}``, right-aligned), a date pattern (``%Y-%m``) or None (text as is)."""
-    from rich.console import Console
     from rich.table import Table
+
+    from training.progress import terminal
 
     shown = Table(title=title)
     for header, spec in columns.values():
@@ -182,7 +186,7 @@ def print_table(title: str, frame: Any, columns: dict[str, tuple[str, str | None
         shown.add_column(header, justify="right" if number else "left", no_wrap=number)
     for row in frame.to_dict(orient="records"):
         shown.add_row(*(_cell(row[name], spec) for name, (_, spec) in columns.items()))
-    Console().print(shown)
+    terminal().print(shown)
 
 
 def _cell(value: Any, spec: str | None) -> str:
