@@ -57,7 +57,7 @@ serve: $(STAMP)
 	$(BIN)/churn serve
 
 # pytest exits 5 when it collected no tests: that is a failure, never a pass.
-PYTEST = $(BIN)/python -m pytest -q
+PYTEST = $(BIN)/python -m pytest -q --durations=15  # the slowest tests, to keep the budget
 define run_pytest
 	$(PYTEST) $(1); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \

@@ -27,6 +27,7 @@ from models.registry import Registry
 from tests.conftest import ADMIN, free_port, running_mlflow
 
 
+@pytest.mark.quality  # the basic-auth server (20 s to start) is shared with test_credentials
 def test_an_unauthenticated_client_is_refused_and_that_is_not_no_champion(
     basic_auth_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -43,6 +44,7 @@ def test_an_unauthenticated_client_is_refused_and_that_is_not_no_champion(
     assert "a wrong password" not in str(refused.value)
 
 
+@pytest.mark.quality  # shares the basic-auth server with test_credentials
 def test_with_credentials_the_alias_owner_works(
     basic_auth_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
