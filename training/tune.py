@@ -13,8 +13,11 @@ fixed, so training reproduces the best trial.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,10 +224,13 @@ def tune(
         return evaluation.loss
 
     interrupted = False
-    try:
-        study.optimize(objective, n_trials=trials, timeout=timeout)
-    except KeyboardInterrupt:
-        interrupted = True
+    with stop_after_the_trial() as stop:
+        try:
+            study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[stop.callback])
+        except KeyboardInterrupt:
+            interrupted = True
+    interrupted = interrupted or stop.requested
+    if interrupted:
         log.warning("tune interrupted: the trials done and the best so far are kept")
     finished = [t for t in study.trials if t.state.is_finished()]
     return TuneResult(
@@ -235,6 +241,40 @@ def tune(
         out=out,
         run_id=getattr(tracker, "run_id", None),
     )
+
+
+class Stop:
+    """Whether Ctrl-C asked the study to stop; its callback stops it after the trial."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def callback(self, study: Any, trial: Any) -> None:
+        if self.requested:
+            study.stop()
+
+
+@contextlib.contextmanager
+def stop_after_the_trial() -> Iterator[Stop]:
+    """Ctrl-C lets the running trial finish (its MLflow calls and the params file are never
+    cut in half: an interrupt inside an HTTP call left the job hanging) and then stops the
+    study; a second Ctrl-C stops at once."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        log.warning("stopping after the running trial (Ctrl-C again to stop now)")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def write_params(out: Path, best: Best, setup: HeldOut, prepared: Prepared) -> None:
