@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class View:
         self.columns = columns
         self.n = len(next(iter(columns.values()))) if columns else 0
         self._numbers: dict[str, np.ndarray] = {}
-        self._mau: dict[tuple[str, int, int], np.ndarray] = {}
+        self._mau: dict[tuple[str, int, int], np.ndarray] = {}  # (statistic, start, stop)
 
     def num(self, name: str) -> np.ndarray:
         found = self._numbers.get(name)
@@ -111,17 +112,20 @@ class View:
             return np.array([_to_float(v) for v in values], dtype=np.float64)
         return values.astype(np.float64, copy=False)
 
-    def mau(self, statistic: str, start: int = 0, stop: int = len(MAU_COLUMNS)) -> np.ndarray:
+    @cached_property
+    def mau_windows(self) -> np.ndarray:
+        """The MAU windows stacked (windows x accounts, newest first), read-only."""
+        return _read_only(np.vstack([self.num(c) for c in MAU_COLUMNS]))
+
+    def mau(
+        self, statistic: Literal["mean", "max"], start: int = 0, stop: int = len(MAU_COLUMNS)
+    ) -> np.ndarray:
         """The ``mean`` or ``max`` of the known MAU windows ``start:stop`` (newest first)."""
         key = (statistic, start, stop)
         found = self._mau.get(key)
         if found is None:
-            windows = self._mau.get(("windows", 0, 0))
-            if windows is None:
-                windows = np.vstack([self.num(c) for c in MAU_COLUMNS])
-                self._mau[("windows", 0, 0)] = windows
             reduce = nanmean_rows if statistic == "mean" else nanmax_rows
-            found = self._mau[key] = _read_only(reduce(windows[start:stop]))
+            found = self._mau[key] = _read_only(reduce(self.mau_windows[start:stop]))
         return found
 
     def text(self, name: str) -> np.ndarray:

@@ -31,7 +31,7 @@ import pandas as pd
 from features.derive import FeatureSpec, SpecEvidence
 from features.errors import DataError
 from features.partitioned import PartitionedTables, load_partitioned, write_parquet_directory
-from features.schema import frame_to_columns
+from features.schema import Columns, frame_to_columns
 from features.settings import Settings
 from features.snapshot import active_snapshots
 from features.tables import Tables
@@ -182,6 +182,12 @@ def _labelled(
     return frame
 
 
+def _snapshot_columns(frame: pd.DataFrame) -> Columns:
+    """The snapshot columns of labelled rows: without what rides beside them (label, split,
+    churn day), which no feature may read."""
+    return frame_to_columns(frame.drop(columns=[LABEL, "split", CHURN_DAY]))
+
+
 def _by_window(
     frame: pd.DataFrame,
 ) -> tuple[pd.DataFrame, tuple[pd.DataFrame, SpecEvidence, pd.DataFrame]]:
@@ -189,7 +195,7 @@ def _by_window(
     rows and churners per split and date, the spec evidence of the training rows, and
     the held-out rows (validation, calibration, test)."""
     train = frame.loc[frame["split"] == "train"].reset_index(drop=True)
-    columns = frame_to_columns(train.drop(columns=[LABEL, "split", CHURN_DAY]))
+    columns = _snapshot_columns(train)
     evidence = SpecEvidence.of(columns, columns.get("account_id"))
     return train, (date_counts(frame), evidence, frame.loc[frame["split"] != "train"])
 
@@ -210,7 +216,7 @@ def _train_window(
     """Per partition: its training rows as (feature matrix + label) for the workers, and a
     uniform ``share`` of them as snapshot rows for this process."""
     train = frame
-    columns = frame_to_columns(train.drop(columns=[LABEL, "split", CHURN_DAY]))
+    columns = _snapshot_columns(train)
     matrix = pd.DataFrame(spec.matrix(columns), columns=spec.names)
     matrix[LABEL] = train[LABEL].to_numpy()
     matrix[AS_OF_DAY] = to_days(train["as_of"])
